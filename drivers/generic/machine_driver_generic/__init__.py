@@ -1,0 +1,119 @@
+"""The `generic` driver: an existing Linux server reached over SSH (docker-machine's flags).
+
+Create copies the given SSH key into the machine folder (0600); the core then pins the host key,
+installs or configures the engine and issues certificates. Nothing is removed from the server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from machine.driver import (
+    DEFAULT_ENGINE_PORT,
+    BaseConfig,
+    CreateRequest,
+    Endpoint,
+    Features,
+    PreCreateCheckFailed,
+    State,
+    flag,
+)
+from machine.driver import Driver as BaseDriver
+
+# How long `state` waits for the SSH port; `ls` asks many hosts at once under its own deadline.
+STATE_DIAL_TIMEOUT = 5.0
+
+
+@dataclass
+class Config(BaseConfig):
+    IPAddress: str = flag(
+        "generic-ip-address", default="", env="GENERIC_IP_ADDRESS", help="IP Address of machine"
+    )
+    SSHUser: str = flag(
+        "generic-ssh-user", default="root", env="GENERIC_SSH_USER", help="SSH user"
+    )
+    SSHPort: int = flag("generic-ssh-port", default=22, env="GENERIC_SSH_PORT", help="SSH port")
+    EnginePort: int = flag(
+        "generic-engine-port",
+        default=DEFAULT_ENGINE_PORT,
+        env="GENERIC_ENGINE_PORT",
+        help="Docker engine port",
+    )
+    SSHKey: str = flag(
+        "generic-ssh-key",
+        default="",
+        env="GENERIC_SSH_KEY",
+        help="SSH private key path (if not provided, default SSH key will be used)",
+    )
+
+
+class Driver(BaseDriver):
+    name = "generic"
+    Config = Config
+    features = Features(provisions_engine=True)
+    help = "An existing server reached over SSH"
+
+    @property
+    def cfg(self) -> Config:
+        assert isinstance(self.config, Config)
+        return self.config
+
+    def pre_create_check(self) -> None:
+        if not self.cfg.IPAddress:
+            raise PreCreateCheckFailed("generic driver requires the --generic-ip-address option")
+        if self.cfg.SSHKey:
+            key = Path(os.path.expanduser(self.cfg.SSHKey))
+            if not key.is_file():
+                raise PreCreateCheckFailed(f"SSH key does not exist: {str(key)!r}")
+        if not 0 < self.cfg.SSHPort < 65536:
+            raise PreCreateCheckFailed(f"--generic-ssh-port {self.cfg.SSHPort} is not a port")
+        if not 0 < self.cfg.EnginePort < 65536:
+            raise PreCreateCheckFailed(f"--generic-engine-port {self.cfg.EnginePort} is not a port")
+
+    def create(self, request: CreateRequest) -> None:
+        if not self.cfg.SSHKey:
+            # Rely on the user's agent and ~/.ssh keys, as docker-machine does.
+            self.cfg.SSHKeyPath = ""
+            return
+        src = Path(os.path.expanduser(self.cfg.SSHKey))
+        dst = request.ssh_key_path
+        _copy_private(src, dst)
+        pub = src.with_name(src.name + ".pub")
+        if pub.is_file():
+            shutil.copyfile(pub, dst.with_name(dst.name + ".pub"))
+        self.cfg.SSHKeyPath = str(dst)
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint(
+            ip=self.cfg.IPAddress,
+            ssh_host=self.cfg.IPAddress,
+            ssh_port=self.cfg.SSHPort or 22,
+            ssh_user=self.cfg.SSHUser or "root",
+            ssh_key_path=self.cfg.SSHKeyPath,
+            engine_port=self.cfg.EnginePort or DEFAULT_ENGINE_PORT,
+        )
+
+    def state(self) -> State:
+        # The server is "Running" when its SSH port accepts a connection (docker-machine's rule).
+        try:
+            with socket.create_connection(
+                (self.cfg.IPAddress, self.cfg.SSHPort or 22), timeout=STATE_DIAL_TIMEOUT
+            ):
+                return State.RUNNING
+        except OSError:
+            return State.STOPPED
+
+    def remove(self) -> None:
+        """The server is the user's: nothing on it is removed."""
+
+
+def _copy_private(src: Path, dst: Path) -> None:
+    data = src.read_bytes()
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(dst, 0o600)

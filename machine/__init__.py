@@ -1,0 +1,1 @@
+"""machine: create hosts running Docker behind mutual TLS, the successor of docker-machine."""

@@ -1,0 +1,5 @@
+import sys
+
+from machine.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,121 @@
+"""The store's TLS files: CA and client pair once per store, a server pair and copies per machine.
+
+The CA and client pair are made under an exclusive store lock and checked again inside it, so
+parallel first creates end with one CA and one matching client cert (docker-machine #3634).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from machine import certs, paths
+from machine.errors import CertificateProblem
+from machine.files import PRIVATE_FILE, PUBLIC_FILE, ensure_dir, write_atomic
+from machine.locks import LockTimeout, exclusive
+
+CERTS_LOCK_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class ClientFiles:
+    """Where the client side of the TLS files of one store (or one machine) lives."""
+
+    ca_cert: Path
+    ca_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def store_files(certs_dir: Path) -> ClientFiles:
+    return ClientFiles(
+        certs_dir / paths.CA_CERT,
+        certs_dir / paths.CA_KEY,
+        certs_dir / paths.CLIENT_CERT,
+        certs_dir / paths.CLIENT_KEY,
+    )
+
+
+def username() -> str:
+    # docker-machine puts $USER into the certificates' O= field.
+    return os.environ.get("USER") or _login_name() or "unknown"
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def bootstrap(files: ClientFiles, lock_dir: Path, regenerate: bool = False) -> None:
+    """Make the CA and client pair if missing or expired (or when `regenerate`), exactly once."""
+    if not regenerate and _complete_and_current(files):
+        return  # the common path takes no lock
+    ensure_dir(files.ca_cert.parent)
+    ensure_dir(lock_dir)
+    try:
+        with exclusive(lock_dir / paths.CERTS_LOCK, CERTS_LOCK_TIMEOUT):
+            if not regenerate and _complete_and_current(files):
+                return  # another process made them while we waited
+            user = username()
+            ca = _existing_ca(files) if not regenerate else None
+            if ca is None:
+                ca = certs.make_ca(user)
+                write_atomic(files.ca_key, ca.key_pem, PRIVATE_FILE)
+                write_atomic(files.ca_cert, ca.cert_pem, PUBLIC_FILE)
+            client = certs.make_client(ca, f"{user}.<bootstrap>")
+            write_atomic(files.client_key, client.key_pem, PRIVATE_FILE)
+            write_atomic(files.client_cert, client.cert_pem, PUBLIC_FILE)
+    except LockTimeout as exc:
+        raise CertificateProblem(
+            f"Another process has held the certificate lock for {exc.waited:.0f}s",
+            hint=f"Check for a hung command, or remove {exc.path} if none is running.",
+        ) from None
+
+
+def _existing_ca(files: ClientFiles) -> certs.KeyPair | None:
+    try:
+        pair = certs.KeyPair(files.ca_cert.read_bytes(), files.ca_key.read_bytes())
+    except FileNotFoundError:
+        return None
+    return None if certs.is_expired(pair.cert_pem) else pair
+
+
+def _complete_and_current(files: ClientFiles) -> bool:
+    try:
+        ca_pem = files.ca_cert.read_bytes()
+        client_pem = files.client_cert.read_bytes()
+    except FileNotFoundError:
+        return False
+    if not (files.ca_key.exists() and files.client_key.exists()):
+        return False
+    if certs.is_expired(ca_pem) or certs.is_expired(client_pem):
+        return False
+    return certs.signed_by(certs.load_cert(client_pem), certs.load_cert(ca_pem))
+
+
+def load_ca(files: ClientFiles) -> certs.KeyPair:
+    return certs.KeyPair(files.ca_cert.read_bytes(), files.ca_key.read_bytes())
+
+
+def issue_server_cert(
+    files: ClientFiles, machine_name: str, hosts: list[str], cert_path: Path, key_path: Path
+) -> certs.KeyPair:
+    """Make the machine's server pair for `hosts` and write it (key 0600)."""
+    pair = certs.make_server(load_ca(files), f"{username()}.{machine_name}", hosts)
+    write_atomic(key_path, pair.key_pem, PRIVATE_FILE)
+    write_atomic(cert_path, pair.cert_pem, PUBLIC_FILE)
+    return pair
+
+
+def copy_client_files(files: ClientFiles, machine_dir: Path) -> None:
+    """Copy ca.pem, cert.pem and key.pem into the machine folder: DOCKER_CERT_PATH points there."""
+    for src, name, mode in (
+        (files.ca_cert, paths.CA_CERT, PUBLIC_FILE),
+        (files.client_cert, paths.CLIENT_CERT, PUBLIC_FILE),
+        (files.client_key, paths.CLIENT_KEY, PRIVATE_FILE),
+    ):
+        write_atomic(machine_dir / name, src.read_bytes(), mode)

@@ -1,0 +1,444 @@
+"""The commands other than create: each parses, calls ops (or reads the store), renders."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any
+
+import click
+import typer
+
+from machine import errors, paths
+from machine.cli.create import require_name
+from machine.store import Store
+
+DEFAULT_NAME = "default"
+
+
+def _globals(ctx: click.Context) -> Any:
+    return ctx.find_root().obj
+
+
+def _store(ctx: click.Context) -> Store:
+    g = _globals(ctx)
+    return Store(g.storage_path, prog=g.prog)
+
+
+def _context(ctx: click.Context, quiet: bool = False) -> Any:
+    from machine.ops import Context
+    from machine.progress import Progress
+    from machine.registry import default_registry
+
+    return Context(_store(ctx), default_registry(), Progress(quiet=quiet))
+
+
+def _one_name(ctx: click.Context, names: list[str]) -> str:
+    """docker-machine's rule: no name means the machine called "default", if it exists."""
+    if len(names) > 1:
+        raise errors.UsageError("Error: Expected one machine name as an argument")
+    if names:
+        return names[0]
+    if _store(ctx).exists(DEFAULT_NAME):
+        return DEFAULT_NAME
+    raise errors.UsageError('Error: No machine name(s) specified and no "default" machine exists')
+
+
+def _names(ctx: click.Context, names: list[str]) -> list[str]:
+    if names:
+        return names
+    return [_one_name(ctx, [])]
+
+
+def _for_each(names: list[str], action: Any) -> None:
+    """Run `action(name)` for each name concurrently; errors are joined, as docker-machine does."""
+    failures: list[errors.MachineError] = []
+    with ThreadPoolExecutor(max_workers=min(16, len(names)) or 1) as pool:
+        for name, exc in zip(names, pool.map(_capture(action), names), strict=True):
+            if exc is not None:
+                failures.append(exc)
+                del name
+    if failures:
+        message = "\n".join(f.message for f in failures)
+        hint = "\n".join(f.hint for f in failures if f.hint)
+        raise errors.MachineError(message, hint)
+
+
+def _capture(action: Any) -> Any:
+    def run(name: str) -> errors.MachineError | None:
+        try:
+            action(name)
+        except errors.MachineError as exc:
+            return exc
+        return None
+
+    return run
+
+
+# --- create ----------------------------------------------------------------------------------
+
+
+def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) -> None:
+    from machine import ops
+    from machine.cli import driverflags
+    from machine.cli.create import default_driver
+    from machine.host import EngineOptions
+    from machine.registry import default_registry
+
+    name = require_name(params.get("name"))
+    registry = default_registry()
+    driver_name = params.get("driver") or default_driver(registry.names())
+    if not driver_name:
+        raise errors.UsageError(
+            "Error: No driver given: use -d DRIVER "
+            f"(installed: {', '.join(registry.names()) or 'none'})"
+        )
+    if driver_class is None:
+        driver_class = registry.get(driver_name)  # raises DriverNotFound / DriverLoadError
+    engine = EngineOptions(
+        ArbitraryFlags=tuple(params["engine_opt"]),
+        InsecureRegistry=tuple(params["engine_insecure_registry"]),
+        RegistryMirror=tuple(params["engine_registry_mirror"]),
+        Labels=tuple(params["engine_label"]),
+        StorageDriver=params["engine_storage_driver"] or "",
+        Env=tuple(params["engine_env"]),
+        InstallURL=params["engine_install_url"] or "",
+    )
+    opts = ops.CreateOptions(
+        name=name,
+        driver=driver_class.name,
+        driver_values=driverflags.values(driver_class.Config, params),
+        engine=engine,
+        tls_sans=tuple(params["tls_san"]),
+        keep_on_failure=bool(params["keep_on_failure"]),
+        wait_timeout=float(params["wait_timeout"]),
+    )
+    c = _context(ctx)
+    ops.create(c, opts)
+    prog = _globals(ctx).prog
+    if driver_class.features.provisions_engine:
+        c.progress.note(f"Docker is up and running! ({c.progress.summary()})")
+    c.progress.note(
+        "To see how to connect your Docker Client to the Docker Engine running on this "
+        f"virtual machine, run: {prog} env {name}"
+    )
+
+
+# --- reading commands ------------------------------------------------------------------------
+
+
+def env_cmd(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(metavar="[NAME]")] = None,
+    shell: Annotated[
+        str, typer.Option("--shell", help="Force environment to be configured for a specified shell")
+    ] = "",
+    unset: Annotated[bool, typer.Option("--unset", "-u", help="Unset variables instead of setting them")] = False,
+    no_proxy: Annotated[bool, typer.Option("--no-proxy", help="Add machine IP to NO_PROXY environment variable")] = False,
+    swarm: Annotated[bool, typer.Option("--swarm", help="Display the Swarm config instead of the Docker daemon")] = False,
+) -> None:
+    """Display the commands to set up the environment for the Docker client."""
+    from machine import env as envmod
+
+    names = names or []
+    environ = dict(os.environ)
+    if not shell:
+        detected = envmod.detect_shell(environ)
+        if detected is None:
+            print(
+                "The default lines below are for a sh/bash shell, you can specify the shell "
+                "you're using, with the --shell flag.",
+                file=sys.stderr,
+            )
+        shell = detected or "sh"
+    argv = [_globals(ctx).prog, *sys.argv[1:]]
+    var_names = ["DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_MACHINE_NAME"]
+    if unset:
+        if names:
+            raise errors.UsageError("Error: Expected no machine name when the -u flag is present")
+        if no_proxy:
+            var_names.append(envmod.no_proxy_name(environ))
+        sys.stdout.write(envmod.render_unset(shell, var_names, argv))
+        return
+    if swarm:
+        raise errors.MachineError(
+            "Error: classic Swarm is not supported; the engine's swarm mode needs no --swarm"
+        )
+    name = _one_name(ctx, names)
+    store = _store(ctx)
+    url, record, ip = _url_for_env(ctx, store, name)
+    variables = [
+        ("DOCKER_TLS_VERIFY", "1"),
+        ("DOCKER_HOST", url),
+        ("DOCKER_CERT_PATH", str(store.machine_dir(name))),
+        ("DOCKER_MACHINE_NAME", name),
+    ]
+    if no_proxy:
+        variables.append(envmod.no_proxy(environ, ip))
+    sys.stdout.write(envmod.render(shell, variables, argv))
+
+
+def _url_for_env(ctx: click.Context, store: Store, name: str) -> tuple[str, Any, str]:
+    from machine.ops import driver_for
+    from machine.registry import default_registry
+
+    record = store.load(name)
+    from machine.ops import Context
+
+    driver = driver_for(Context(store, default_registry()), record)
+    url = driver.url()
+    if not url:
+        raise errors.HostNotRunning(name)
+    ip = driver.endpoint().ip
+    if driver.features.provisions_engine:
+        _check_certs(store, name, ip, _globals(ctx).prog)
+    return url, record, ip
+
+
+def _check_certs(store: Store, name: str, ip: str, prog: str) -> None:
+    """The local half of docker-machine's TLS check: right CA, right address, not expired."""
+    from machine import certs
+
+    mdir = store.machine_dir(name)
+    try:
+        ca = (mdir / paths.CA_CERT).read_bytes()
+        cert = (mdir / paths.SERVER_CERT).read_bytes()
+        key = (mdir / paths.SERVER_KEY).read_bytes()
+    except FileNotFoundError as exc:
+        raise errors.CertificateProblem(
+            f"Error checking TLS connection: {exc.filename} is missing",
+            hint=f"You can attempt to regenerate them using '{prog} regenerate-certs {name}'.",
+        ) from None
+    finding = certs.check_server_cert(ca, cert, key, [ip])
+    if finding.problem is not certs.Problem.OK:
+        detail = f" ({finding.detail})" if finding.detail else ""
+        raise errors.CertificateProblem(
+            "Error checking TLS connection: Error checking and/or regenerating the certs: "
+            f'There was an error validating certificates for host "{ip}": the server '
+            f"certificate is {finding.problem.value}{detail}",
+            hint=f"You can attempt to regenerate them using '{prog} regenerate-certs {name}'.\n"
+            "Be advised that this will trigger a Docker daemon restart which might stop "
+            "running containers.",
+        )
+
+
+def ls_cmd(
+    ctx: typer.Context,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Enable quiet mode")] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", "-t", help="Timeout in seconds, default to 10s")
+    ] = 10.0,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Pretty-print machines using a Go template")] = "",
+    filters: Annotated[list[str] | None, typer.Option("--filter", help="Filter output based on conditions provided")] = None,
+) -> None:
+    """List machines."""
+    from machine import listing
+    from machine.registry import default_registry
+
+    store = _store(ctx)
+    if quiet and not filters:
+        for name in store.list_names():
+            print(name)
+        return
+    c = _context(ctx, quiet=True)
+    items = listing.rows(c, timeout)
+    default_registry().load_all(warn=False)
+    for name, why in default_registry().broken.items():
+        print(f'Warning: driver plugin "{name}" is broken: {why}', file=sys.stderr)
+    if quiet:
+        for row in items:
+            print(row.Name)
+        return
+    sys.stdout.write(listing.table(items))
+
+
+def ip_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+    """Get the IP address of a machine."""
+    from machine import ops
+
+    c = _context(ctx, quiet=True)
+    results: dict[str, str] = {}
+
+    def one(name: str) -> None:
+        _record, driver = ops.load(c, name)
+        results[name] = driver.endpoint().ip
+
+    targets = _names(ctx, names or [])
+    _for_each(targets, one)
+    for name in targets:
+        print(results[name])
+
+
+def url_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+    """Get the URL of a machine."""
+    from machine import ops
+
+    name = _one_name(ctx, names or [])
+    _record, driver = ops.load(_context(ctx, quiet=True), name)
+    print(driver.url())
+
+
+def status_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+    """Get the status of a machine."""
+    from machine import ops
+
+    name = _one_name(ctx, names or [])
+    store = _store(ctx)
+    if not store.exists(name):
+        exc = errors.HostNotFound(name, store.prog)
+        exc.exit_code = errors.EXIT_NOT_FOUND
+        raise exc
+    print(ops.state_of(_context(ctx, quiet=True), name).value)
+
+
+def inspect_cmd(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument()] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Format the output using the given go template.")] = "",
+) -> None:
+    """Inspect information about a machine."""
+    from machine import ops
+    from machine.host import record_to_json
+
+    name = _one_name(ctx, names or [])
+    record, driver = ops.load(_context(ctx, quiet=True), name)
+    data = record_to_json(record.with_driver(driver.to_json()))
+    if fmt:
+        from machine.template import render
+
+        sys.stdout.write(render(fmt, data) + "\n")
+        return
+    print(json.dumps(data, indent=4, ensure_ascii=False))
+
+
+def config_cmd(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument()] = None,
+    swarm: Annotated[bool, typer.Option("--swarm", help="Display the Swarm config instead of the Docker daemon")] = False,
+) -> None:
+    """Print the connection config for machine."""
+    name = _one_name(ctx, names or [])
+    store = _store(ctx)
+    url, _record, _ip = _url_for_env(ctx, store, name)
+    mdir = store.machine_dir(name)
+    print(
+        f"--tlsverify\n--tlscacert=\"{mdir / paths.CA_CERT}\"\n"
+        f"--tlscert=\"{mdir / paths.CLIENT_CERT}\"\n--tlskey=\"{mdir / paths.CLIENT_KEY}\"\n-H={url}"
+    )
+
+
+# --- commands that change machines -----------------------------------------------------------
+
+
+def rm_cmd(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument()] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Remove local configuration even if machine cannot be removed, also implies an automatic yes (`-y`)")] = False,
+    yes: Annotated[bool, typer.Option("-y", help="Assumes automatic yes to proceed with remove, without prompting further user confirmation")] = False,
+) -> None:
+    """Remove a machine."""
+    from machine import ops
+
+    if not names:
+        raise errors.UsageError("Error: No machine name(s) specified")
+    print(f"About to remove {', '.join(names)}")
+    print("WARNING: This action will delete both local reference and remote instance.")
+    if not (yes or force):
+        answer = input("Are you sure? (y/n): ")
+        if not answer.lower().startswith("y"):
+            return
+    c = _context(ctx)
+    failures: list[str] = []
+    for name in names:
+        try:
+            ops.remove(c, name, force=force)
+            print(f"Successfully removed {name}")
+        except errors.MachineError as exc:
+            failures.append(f'Error removing host "{name}": {exc.message}')
+    if failures:
+        raise errors.MachineError("\n".join(failures))
+
+
+def provision_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+    """Re-provision existing machines."""
+    from machine import ops
+
+    c = _context(ctx)
+    _for_each(_names(ctx, names or []), lambda name: ops.provision_machine(c, name))
+
+
+def regenerate_certs_cmd(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument()] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Forces certificate regeneration w/o prompting")] = False,
+    client_certs: Annotated[bool, typer.Option("--client-certs", help="Also regenerate client certificates and CA.")] = False,
+) -> None:
+    """Regenerate TLS Certificates for a machine."""
+    from machine import ops
+
+    targets = _names(ctx, names or [])
+    if not force:
+        answer = input("Regenerate TLS machine certs?  Warning: this is irreversible. (y/n): ")
+        if not answer.lower().startswith("y"):
+            return
+    c = _context(ctx)
+    if client_certs:
+        ops.regenerate_client_certs(c)
+    _for_each(targets, lambda name: ops.regenerate_certs(c, name))
+
+
+def ssh_cmd(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument()] = None,
+    command: Annotated[list[str] | None, typer.Argument()] = None,
+) -> None:
+    """Log into or run a command on a machine with SSH."""
+    from machine import ops, ssh
+
+    g = _globals(ctx)
+    target_name = _one_name(ctx, [name] if name else [])
+    _record, _driver, target = ops.ssh_endpoint(_context(ctx, quiet=True), target_name)
+    words = list(command or [])
+    if not g.native_ssh and shutil.which("ssh"):
+        argv = ssh.openssh_argv(target, words, tty=not words and sys.stdin.isatty())
+        sys.stdout.flush()
+        os.execvp(argv[0], argv)
+    import time
+
+    code = ssh.run_interactive_paramiko(target, words, time.monotonic() + 30)
+    raise typer.Exit(code)
+
+
+def version_cmd(ctx: typer.Context, name: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Show the version information (of this tool, or of a machine's engine)."""
+    from machine.cli.main import VERSION
+
+    if not name:
+        print(f"{_globals(ctx).prog} version {VERSION}")
+        return
+    from machine import dockerapi, ops
+
+    c = _context(ctx, quiet=True)
+    _record, driver = ops.load(c, name)
+    print(dockerapi.version(driver.url(), ops.tls_files(c.store, name)))
+
+
+def register(app: typer.Typer) -> None:
+    settings = {"allow_interspersed_args": True}
+    app.command("env", context_settings=settings)(env_cmd)
+    app.command("ls")(ls_cmd)
+    app.command("ip")(ip_cmd)
+    app.command("url")(url_cmd)
+    app.command("status")(status_cmd)
+    app.command("inspect")(inspect_cmd)
+    app.command("config")(config_cmd)
+    app.command("rm")(rm_cmd)
+    app.command("provision")(provision_cmd)
+    app.command("regenerate-certs")(regenerate_certs_cmd)
+    app.command(
+        "ssh", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
+    )(ssh_cmd)
+    app.command("version")(version_cmd)

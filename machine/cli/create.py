@@ -1,0 +1,127 @@
+"""`machine create`: shared flags plus the flags of the driver named by -d/--driver.
+
+Like docker-machine, the driver is looked up before the real parse (from -d, --driver, then
+$MACHINE_DRIVER, then the local default driver) so that its flags can be parsed and shown in help.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from machine.cli import driverflags
+from machine.errors import UsageError
+
+# Preferred local default drivers, in order, when neither -d nor $MACHINE_DRIVER names one.
+LOCAL_DEFAULTS = ("kvm", "virtualbox")
+
+
+def driver_from_args(args: list[str]) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg in ("-d", "--driver") and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--driver="):
+            return arg.split("=", 1)[1]
+        if arg.startswith("-d") and len(arg) > 2 and not arg.startswith("--"):
+            return arg[2:]
+    return None
+
+
+def default_driver(installed: list[str]) -> str | None:
+    env = os.environ.get("MACHINE_DRIVER")
+    if env:
+        return env
+    for name in LOCAL_DEFAULTS:
+        if name in installed:
+            return name
+    return None
+
+
+def _shared_options() -> list[click.Parameter]:
+    def multi(name: str, help_text: str, envvar: str | None = None) -> click.Option:
+        return click.Option([name], multiple=True, envvar=envvar, help=help_text)
+
+    return [
+        click.Argument(["name"], required=False),
+        click.Option(
+            ["-d", "--driver"],
+            envvar="MACHINE_DRIVER",
+            help="Driver to create machine with. [$MACHINE_DRIVER]",
+        ),
+        click.Option(
+            ["--engine-install-url"],
+            envvar="MACHINE_DOCKER_INSTALL_URL",
+            default="",
+            help="Install the engine with this script (e.g. https://get.docker.com) instead of "
+            "the distribution's package [$MACHINE_DOCKER_INSTALL_URL]",
+        ),
+        multi("--engine-opt", "Specify arbitrary flags to include with the created engine in "
+              "the form flag=value"),
+        multi("--engine-insecure-registry", "Specify insecure registries to allow with the "
+              "created engine"),
+        multi("--engine-registry-mirror", "Specify registry mirrors to use "
+              "[$ENGINE_REGISTRY_MIRROR]", envvar="ENGINE_REGISTRY_MIRROR"),
+        multi("--engine-label", "Specify labels for the created engine"),
+        click.Option(["--engine-storage-driver"], default="",
+                     help="Specify a storage driver to use with the engine"),
+        multi("--engine-env", "Specify environment variables to set in the engine"),
+        multi("--tls-san", "Support extra SANs for TLS certs"),
+        click.Option(
+            ["--keep-on-failure"],
+            is_flag=True,
+            help="Keep what a failed create made, for inspection (default: remove it all)",
+        ),
+        click.Option(
+            ["--wait-timeout"],
+            type=float,
+            default=180.0,
+            envvar="MACHINE_WAIT_TIMEOUT",
+            show_default=True,
+            help="Seconds to wait for SSH and for the engine to answer [$MACHINE_WAIT_TIMEOUT]",
+        ),
+    ]
+
+
+class CreateCommand(click.Command):
+    def __init__(self) -> None:
+        super().__init__(
+            "create",
+            params=_shared_options(),
+            callback=self._run,
+            help="Create a machine",
+            context_settings={"help_option_names": ["-h", "--help"]},
+        )
+        self.driver_class: Any = None
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from machine.registry import default_registry
+
+        registry = default_registry()
+        name = driver_from_args(args) or default_driver(registry.names())
+        self.params = _shared_options()
+        if name:
+            try:
+                self.driver_class = registry.get(name)
+            except Exception:
+                self.driver_class = None  # reported after parsing, with the driver list
+        if self.driver_class is not None:
+            self.params += driverflags.options(self.driver_class.Config)
+        else:
+            for cls in registry.load_all(warn=False).values():
+                self.params += driverflags.options(cls.Config)
+        return super().parse_args(ctx, args)
+
+    def _run(self, **params: Any) -> None:
+        from machine.cli.commands import run_create
+
+        run_create(click.get_current_context(), self.driver_class, params)
+
+
+def require_name(name: str | None) -> str:
+    if not name:
+        raise UsageError("Error: No machine name specified")
+    return name

@@ -1,0 +1,163 @@
+"""Entry point: global flags, the command group, and errors turned into messages + exit codes.
+
+Kept light: typer/click and our small modules only; anything heavy (paramiko, cryptography,
+rich, driver SDKs) is imported inside the commands that need it, so `machine env` stays instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+import typer.core
+
+from machine import errors
+
+VERSION = "0.1.0"
+
+
+@dataclass
+class Globals:
+    storage_path: Path
+    debug: bool
+    native_ssh: bool
+    prog: str
+
+
+class Group(typer.core.TyperGroup):
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and self.get_command(ctx, name) is None and not name.startswith("-"):
+            prog = ctx.find_root().info_name or "machine"
+            raise errors.UsageError(
+                f"{prog}: '{name}' is not a {prog} command. See '{prog} --help'."
+            )
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(
+    cls=Group,
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Create and manage machines running Docker.",
+)
+
+
+@app.callback()
+def _globals(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", "-D", envvar="MACHINE_DEBUG", help="Enable debug mode")
+    ] = False,
+    storage_path: Annotated[
+        str | None,
+        typer.Option(
+            "--storage-path",
+            "-s",
+            envvar="MACHINE_STORAGE_PATH",
+            help="Configures storage path [$MACHINE_STORAGE_PATH] (default ~/.docker/machine)",
+        ),
+    ] = None,
+    tls_ca_cert: Annotated[
+        str | None, typer.Option(envvar="MACHINE_TLS_CA_CERT", help="CA to verify remotes against")
+    ] = None,
+    tls_ca_key: Annotated[
+        str | None, typer.Option(envvar="MACHINE_TLS_CA_KEY", help="Private key to generate certificates")
+    ] = None,
+    tls_client_cert: Annotated[
+        str | None, typer.Option(envvar="MACHINE_TLS_CLIENT_CERT", help="Client cert to use for TLS")
+    ] = None,
+    tls_client_key: Annotated[
+        str | None, typer.Option(envvar="MACHINE_TLS_CLIENT_KEY", help="Private key used in client TLS auth")
+    ] = None,
+    native_ssh: Annotated[
+        bool, typer.Option(envvar="MACHINE_NATIVE_SSH", help="Use the native (Go-based) SSH implementation.")
+    ] = False,
+    github_api_token: Annotated[
+        str | None, typer.Option(envvar="MACHINE_GITHUB_API_TOKEN", hidden=True)
+    ] = None,
+    bugsnag_api_token: Annotated[
+        str | None,
+        typer.Option(envvar="MACHINE_BUGSNAG_API_TOKEN", hidden=True, help="Accepted; never used"),
+    ] = None,
+) -> None:
+    from machine.paths import resolve_store_root
+
+    ctx.obj = Globals(
+        storage_path=resolve_store_root(storage_path),
+        debug=debug,
+        native_ssh=native_ssh,
+        prog=ctx.find_root().info_name or "machine",
+    )
+
+
+def _prog_name(argv0: str) -> str:
+    base = os.path.basename(argv0)
+    if base in ("__main__.py", "") or base.startswith("python"):
+        return "machine"
+    return base
+
+
+def build() -> click.Group:
+    from machine.cli import commands
+    from machine.cli.create import CreateCommand
+
+    commands.register(app)
+    group = typer.main.get_command(app)
+    assert isinstance(group, click.Group)
+    group.add_command(CreateCommand())
+    return group
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    prog = _prog_name(sys.argv[0])
+    debug = "-D" in args or "--debug" in args or bool(os.environ.get("MACHINE_DEBUG"))
+    try:
+        group = build()
+        group.main(args=args, prog_name=prog, standalone_mode=False)
+    except errors.MachineError as exc:
+        _report(exc.message, exc.hint, debug, exc)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        print("Aborted.", file=sys.stderr)
+        return 1
+    except click.ClickException as exc:
+        # docker-machine exits 1 on usage errors (click would exit 2)
+        ctx: Any = getattr(exc, "ctx", None)
+        if ctx is not None and isinstance(exc, click.UsageError):
+            print(ctx.get_usage(), file=sys.stderr)
+        print(f"Error: {exc.format_message()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    return 0
+
+
+def _report(message: str, hint: str, debug: bool, exc: BaseException) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    print(message, file=sys.stderr)
+    if hint:
+        print(hint, file=sys.stderr)
+
+
+def entry() -> None:
+    sys.exit(main())

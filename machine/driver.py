@@ -1,0 +1,205 @@
+"""The driver contract: what a driver declares (config, features) and what it implements.
+
+A driver's persisted state is the flat `Driver` object of config.json, as in docker-machine:
+the fields of its config dataclass (BaseConfig's first) plus any keys it does not know, kept.
+Fields that are create flags carry their flag name, env var and help (`flag(...)`); cli/driverflags
+turns them into options, so drivers never see argv or typer. This module is all a driver imports.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from machine.errors import DriverError, NotSupported, PreCreateCheckFailed
+
+__all__ = [
+    "BaseConfig",
+    "CreateRequest",
+    "Driver",
+    "DriverError",
+    "Endpoint",
+    "Features",
+    "FlagSpec",
+    "NotSupported",
+    "PreCreateCheckFailed",
+    "State",
+    "flag",
+]
+
+DEFAULT_ENGINE_PORT = 2376
+
+
+class State(enum.Enum):
+    # Order and strings are docker-machine's (libmachine/state); rancher appended NotFound.
+    NONE = ""
+    RUNNING = "Running"
+    PAUSED = "Paused"
+    SAVED = "Saved"
+    STOPPED = "Stopped"
+    STOPPING = "Stopping"
+    STARTING = "Starting"
+    ERROR = "Error"
+    TIMEOUT = "Timeout"
+    NOT_FOUND = "Not Found"
+
+
+@dataclass(frozen=True)
+class FlagSpec:
+    name: str  # without the leading dashes, e.g. "generic-ip-address"
+    env: str = ""
+    help: str = ""
+
+
+def flag(name: str, *, default: Any, env: str = "", help: str = "") -> Any:
+    """A config field that is also a create flag. Lists take `default=()` (a tuple)."""
+    return field(default=default, metadata={"flag": FlagSpec(name, env, help)})
+
+
+def flag_spec(f: dataclasses.Field[Any]) -> FlagSpec | None:
+    spec = f.metadata.get("flag")
+    return spec if isinstance(spec, FlagSpec) else None
+
+
+@dataclass
+class BaseConfig:
+    """docker-machine's BaseDriver fields, present in every driver's JSON."""
+
+    IPAddress: str = ""
+    MachineName: str = ""
+    SSHUser: str = ""
+    SSHPort: int = 0
+    SSHKeyPath: str = ""
+    StorePath: str = ""
+    SwarmMaster: bool = False
+    SwarmHost: str = ""
+    SwarmDiscovery: str = ""
+
+
+@dataclass(frozen=True)
+class Features:
+    """What a driver can do, as data; the core reads these and never a driver's name."""
+
+    provisions_engine: bool = True  # False: a record only (none); no SSH, no provisioning
+    can_start_stop: bool = False  # start, stop and kill are supported
+    can_restart: bool = False
+    fresh_host: bool = False  # boots a new OS: SSH may refuse the key until first boot is done
+    makes_ssh_key: bool = False  # the core makes the machine's SSH key pair before create()
+    ip_may_change: bool = False  # check the server cert's SANs after start
+    serialize_calls: bool = False  # the backend cannot take concurrent calls (VirtualBox)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How the core reaches a machine; drivers know nothing of Docker beyond the port number."""
+
+    ip: str
+    ssh_host: str
+    ssh_port: int
+    ssh_user: str
+    ssh_key_path: str  # "" means the user's agent and default keys
+    engine_port: int = DEFAULT_ENGINE_PORT
+
+    @property
+    def docker_url(self) -> str:
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"tcp://{host}:{self.engine_port}"
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    machine_dir: Path
+    ssh_key_path: Path  # the machine's private key (made by the core when makes_ssh_key)
+    ssh_public_key: str  # its OpenSSH public line, for authorized_keys in a seed
+    engine_port: int
+    # Record a created resource the moment it exists: (kind, id). ops rolls back from this.
+    record: Callable[[str, str], None] = field(default=lambda kind, ident: None)
+
+
+class Driver(abc.ABC):
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    Config: ClassVar[type[BaseConfig]] = BaseConfig
+    features: ClassVar[Features] = Features()
+    help: ClassVar[str] = ""
+
+    def __init__(self, config: BaseConfig, unknown: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.unknown = dict(unknown or {})  # keys of a stored Driver object we do not model
+
+    # --- state as JSON --------------------------------------------------------------------
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Driver:
+        names = {f.name: f for f in dataclasses.fields(cls.Config)}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in names:
+                kwargs[key] = _coerce(names[key], value)
+        unknown = {k: v for k, v in data.items() if k not in names}
+        return cls(cls.Config(**kwargs), unknown)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self.config):
+            value = getattr(self.config, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        out.update(self.unknown)
+        return out
+
+    # --- the contract ---------------------------------------------------------------------
+
+    def pre_create_check(self) -> None:
+        """Validate before anything is made or saved; raise PreCreateCheckFailed (exit 3)."""
+
+    @abc.abstractmethod
+    def create(self, request: CreateRequest) -> None:
+        """Make the host; when it returns, endpoint() can answer (the host may still boot)."""
+
+    @abc.abstractmethod
+    def endpoint(self) -> Endpoint: ...
+
+    def url(self) -> str:
+        """The engine's URL, from the record alone (no backend call)."""
+        return self.endpoint().docker_url
+
+    @abc.abstractmethod
+    def state(self) -> State: ...
+
+    @classmethod
+    def states(cls, drivers: Sequence[Driver]) -> list[State]:
+        """The state of many machines of this driver; override to batch backend calls."""
+        return [d.state() for d in drivers]
+
+    def start(self) -> None:
+        raise NotSupported(f"{self.name} driver does not support start")
+
+    def stop(self) -> None:
+        raise NotSupported(f"{self.name} driver does not support stop")
+
+    def kill(self) -> None:
+        raise NotSupported(f"{self.name} driver does not support kill")
+
+    def restart(self) -> None:
+        raise NotSupported(f"{self.name} driver does not support restart")
+
+    @abc.abstractmethod
+    def remove(self) -> None:
+        """Delete what the driver made; something already gone is success."""
+
+
+def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(value)
+    if value is None and f.default is not dataclasses.MISSING and f.default is not None:
+        return f.default  # Go writes nil slices as null
+    return value
+
+
+def create_flags(config_class: type[BaseConfig]) -> list[tuple[dataclasses.Field[Any], FlagSpec]]:
+    return [(f, s) for f in dataclasses.fields(config_class) if (s := flag_spec(f)) is not None]

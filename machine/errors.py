@@ -1,0 +1,151 @@
+"""Every error a user can see, with its exit code and a hint that says what to do.
+
+Messages that scripts match on keep docker-machine's wording; `NAME` in hints is the
+program name the user typed (`machine` or `docker-machine`), filled in by the CLI.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_PRE_CREATE = 3
+EXIT_NOT_FOUND = 4
+
+
+class MachineError(Exception):
+    """Base of every error the CLI turns into a message and an exit code."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(MachineError):
+    """The command line is wrong (missing name, extra arguments, bad flag value)."""
+
+
+class HostNotFound(MachineError):
+    exit_code = EXIT_ERROR
+
+    def __init__(self, name: str, prog: str = "machine") -> None:
+        super().__init__(
+            f'Docker machine "{name}" does not exist. Use "{prog} ls" to list machines. '
+            f'Use "{prog} create" to add a new one.'
+        )
+        self.name = name
+
+
+class HostAlreadyExists(MachineError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f'Docker machine "{name}" already exists')
+        self.name = name
+
+
+class HostBusy(MachineError):
+    """Another process holds the machine's lock (a create, rm or provision in progress)."""
+
+    def __init__(self, name: str, seconds: float) -> None:
+        super().__init__(
+            f'Machine "{name}" is locked by another process '
+            f"(waited {seconds:.0f}s)",
+            hint="Wait for the other command to finish, then try again.",
+        )
+
+
+class InvalidHostname(MachineError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            "Error creating machine: Invalid hostname specified. "
+            "Allowed hostname chars are: 0-9a-zA-Z . -"
+        )
+        self.name = name
+
+
+class ConfigFromTheFuture(MachineError):
+    def __init__(self, path: str, version: int) -> None:
+        super().__init__(
+            "config version is from the future -- you should upgrade your Docker Machine client",
+            hint=f"{path} has ConfigVersion {version}; this version reads up to 3.",
+        )
+
+
+class CorruptRecord(MachineError):
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(
+            f"The machine record {path} cannot be read: {why}",
+            hint="Restore it from config.json.bak if there is one, or remove the machine "
+            "with `rm -f`.",
+        )
+
+
+class DriverNotFound(MachineError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        listing = ", ".join(known) if known else "none installed"
+        super().__init__(
+            f'Driver "{name}" not found. Installed drivers: {listing}',
+            hint=f'Install a package that provides the "{name}" driver '
+            "(entry point group machine.drivers).",
+        )
+
+
+class DriverLoadError(MachineError):
+    """A driver plugin is installed but cannot be imported (missing SDK, broken package)."""
+
+
+class PreCreateCheckFailed(MachineError):
+    exit_code = EXIT_PRE_CREATE
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f'Error with pre-create check: "{why}"')
+
+
+class DriverError(MachineError):
+    """A driver operation failed (the driver's own message is kept)."""
+
+
+class NotSupported(MachineError):
+    """The driver does not support this operation (e.g. stop on `generic`)."""
+
+
+class HostNotRunning(MachineError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f'Host "{name}" is not running')
+
+
+class SSHUnavailable(MachineError):
+    """SSH did not become reachable before its deadline."""
+
+
+class SSHAuthFailed(MachineError):
+    """The host refused the machine's key."""
+
+
+class HostKeyMismatch(MachineError):
+    """The host offered a key other than the pinned one: possibly a man in the middle."""
+
+
+class ProvisionError(MachineError):
+    """A step of installing or configuring the engine failed on the host."""
+
+
+class UnsupportedOS(ProvisionError):
+    pass
+
+
+class EngineUnavailable(MachineError):
+    """The engine did not answer over TLS before its deadline."""
+
+
+class CertificateProblem(MachineError):
+    """A stored certificate is expired, for another address, or from another CA."""
+
+
+class CreateFailed(MachineError):
+    """A create step failed; the message names the step and what was rolled back."""
+

@@ -1,0 +1,190 @@
+"""The machine record: docker-machine's config.json (ConfigVersion 3) as frozen dataclasses.
+
+Field names, order and JSON key quirks (`Dns`, `TlsVerify`) follow docker-machine so that its
+tools and scripts read our files and we read theirs. Keys we do not know are kept (`extra`) and
+written back unchanged. The `Driver` object belongs to the driver and stays a plain dict here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+CONFIG_VERSION = 3
+DEFAULT_INSTALL_URL = "https://get.docker.com"
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    ArbitraryFlags: tuple[str, ...] = ()
+    Dns: tuple[str, ...] | None = None
+    GraphDir: str = ""
+    Env: tuple[str, ...] = ()
+    Ipv6: bool = False
+    InsecureRegistry: tuple[str, ...] = ()
+    Labels: tuple[str, ...] = ()
+    LogLevel: str = ""
+    StorageDriver: str = ""
+    SelinuxEnabled: bool = False
+    TlsVerify: bool = True
+    RegistryMirror: tuple[str, ...] = ()
+    # Empty means "the distribution's own engine package"; a URL means "run this install script".
+    InstallURL: str = ""
+    extra: JSON = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class SwarmOptions:
+    IsSwarm: bool = False
+    Address: str = ""
+    Discovery: str = ""
+    Agent: bool = False
+    Master: bool = False
+    Host: str = "tcp://0.0.0.0:3376"
+    Image: str = "swarm:latest"
+    Strategy: str = "spread"
+    Heartbeat: int = 0
+    Overcommit: float = 0
+    ArbitraryFlags: tuple[str, ...] = ()
+    ArbitraryJoinFlags: tuple[str, ...] = ()
+    Env: tuple[str, ...] | None = None
+    IsExperimental: bool = False
+    extra: JSON = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class AuthOptions:
+    CertDir: str = ""
+    CaCertPath: str = ""
+    CaPrivateKeyPath: str = ""
+    CaCertRemotePath: str = ""
+    ServerCertPath: str = ""
+    ServerKeyPath: str = ""
+    ClientKeyPath: str = ""
+    ServerCertRemotePath: str = ""
+    ServerKeyRemotePath: str = ""
+    ClientCertPath: str = ""
+    ServerCertSANs: tuple[str, ...] = ()
+    StorePath: str = ""
+    extra: JSON = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    Driver: str = ""
+    Memory: int = 0
+    Disk: int = 0
+    EngineOptions: EngineOptions = field(default_factory=EngineOptions)
+    SwarmOptions: SwarmOptions = field(default_factory=SwarmOptions)
+    AuthOptions: AuthOptions = field(default_factory=AuthOptions)
+    extra: JSON = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class HostRecord:
+    Name: str
+    DriverName: str
+    Driver: JSON = field(default_factory=dict)
+    HostOptions: HostOptions = field(default_factory=HostOptions)
+    ConfigVersion: int = CONFIG_VERSION
+    extra: JSON = field(default_factory=dict, compare=False)
+
+    def with_driver(self, driver: JSON) -> HostRecord:
+        return replace(self, Driver=dict(driver))
+
+
+# --- (de)serialisation ---------------------------------------------------------------------
+
+_NESTED = {"EngineOptions", "SwarmOptions", "AuthOptions"}
+
+
+def _to_json_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _dump(obj: Any, order: list[str]) -> JSON:
+    out: JSON = {}
+    for key in order:
+        value = getattr(obj, key)
+        if key in _NESTED:
+            out[key] = _dump(value, _fields(type(value)))
+        else:
+            out[key] = _to_json_value(value)
+    out.update(obj.extra)
+    return out
+
+
+def _fields(cls: type) -> list[str]:
+    return [name for name in cls.__dataclass_fields__ if name != "extra"]
+
+
+def record_to_json(record: HostRecord) -> JSON:
+    """The dict docker-machine writes, keys in its order."""
+    out: JSON = {
+        "ConfigVersion": record.ConfigVersion,
+        "Driver": record.Driver,
+        "DriverName": record.DriverName,
+        "HostOptions": _dump(record.HostOptions, _fields(HostOptions)),
+        "Name": record.Name,
+    }
+    out.update(record.extra)
+    return out
+
+
+def record_to_text(record: HostRecord) -> str:
+    # Go's json.MarshalIndent(host, "", "    ") with no trailing newline.
+    return json.dumps(record_to_json(record), indent=4, ensure_ascii=False)
+
+
+def _load(cls: type, data: Any) -> Any:
+    if not isinstance(data, dict):
+        data = {}
+    known = _fields(cls)
+    kwargs: dict[str, Any] = {}
+    for name in known:
+        if name not in data:
+            continue
+        value = data[name]
+        if name in _NESTED:
+            value = _load(_NESTED_TYPES[name], value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        elif value is None and _is_tuple_field(cls, name):
+            # Go writes nil slices as null; keep null where docker-machine does (Dns, Env).
+            value = None if _allows_none(cls, name) else ()
+        kwargs[name] = value
+    extra = {k: v for k, v in data.items() if k not in known}
+    return cls(**kwargs, extra=extra)
+
+
+def _is_tuple_field(cls: type, name: str) -> bool:
+    return "tuple" in str(cls.__dataclass_fields__[name].type)
+
+
+def _allows_none(cls: type, name: str) -> bool:
+    return "None" in str(cls.__dataclass_fields__[name].type)
+
+
+_NESTED_TYPES: dict[str, type] = {
+    "EngineOptions": EngineOptions,
+    "SwarmOptions": SwarmOptions,
+    "AuthOptions": AuthOptions,
+}
+
+
+def record_from_json(data: JSON) -> HostRecord:
+    known = {"ConfigVersion", "Driver", "DriverName", "HostOptions", "Name"}
+    driver = data.get("Driver")
+    return HostRecord(
+        Name=str(data.get("Name", "")),
+        DriverName=str(data.get("DriverName", "")),
+        Driver=dict(driver) if isinstance(driver, dict) else {},
+        HostOptions=_load(HostOptions, data.get("HostOptions")),
+        ConfigVersion=int(data.get("ConfigVersion", CONFIG_VERSION)),
+        extra={k: v for k, v in data.items() if k not in known},
+    )

@@ -1,0 +1,67 @@
+"""The create journal: the phase a machine is in and every resource made for it, on disk.
+
+Written atomically at each change, so after a crash (or on `rm`) we know exactly what exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from machine import paths
+from machine.files import PRIVATE_FILE, write_atomic
+
+CREATING = "creating"
+READY = "ready"
+FAILED = "failed"
+
+
+@dataclass
+class Journal:
+    path: Path
+    phase: str = CREATING
+    step: str = ""
+    resources: list[dict[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, machine_dir: Path) -> Journal:
+        journal = cls(machine_dir / paths.JOURNAL)
+        journal.save()
+        return journal
+
+    @classmethod
+    def read(cls, machine_dir: Path) -> Journal | None:
+        path = machine_dir / paths.JOURNAL
+        try:
+            data = json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return cls(
+            path,
+            phase=str(data.get("phase", "")),
+            step=str(data.get("step", "")),
+            resources=list(data.get("resources", [])),
+        )
+
+    def record(self, kind: str, ident: str) -> None:
+        self.resources.append({"kind": kind, "id": ident})
+        self.save()
+
+    def at(self, step: str) -> None:
+        self.step = step
+        self.save()
+
+    def finish(self, phase: str) -> None:
+        self.phase = phase
+        self.save()
+
+    def save(self) -> None:
+        data = {
+            "phase": self.phase,
+            "step": self.step,
+            "pid": os.getpid(),
+            "resources": self.resources,
+        }
+        write_atomic(self.path, json.dumps(data, indent=2) + "\n", PRIVATE_FILE)

@@ -1,0 +1,1 @@
+"""Installing and configuring the Docker engine on a host over one SSH connection."""

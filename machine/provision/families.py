@@ -1,0 +1,107 @@
+"""OS families: how each one installs the engine and runs services, as data plus command builders.
+
+Detection walks ID, then each ID_LIKE entry, and takes the first family that claims it, so the
+result never depends on dictionary order (docker-machine iterated a Go map: random order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from machine.errors import UnsupportedOS
+from machine.provision.osrelease import OSRelease
+from machine.ssh import quote
+
+SYSTEMD = "systemd"
+OPENRC = "openrc"
+
+# cloud-init may still be installing packages on a fresh cloud host; its exit code 2 means
+# "done, with recoverable errors". No English output is parsed.
+WAIT_FOR_CLOUD_INIT = (
+    "if command -v cloud-init >/dev/null 2>&1; then "
+    "cloud-init status --wait >/dev/null 2>&1; rc=$?; [ $rc -eq 0 ] || [ $rc -eq 2 ]; fi"
+)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str  # docker-machine's provisioner name, shown as "Provisioning with NAME..."
+    ids: tuple[str, ...]  # os-release IDs this family claims
+    init: str
+    install_packages: Callable[[OSRelease], list[str]]
+
+    def install_commands(self, osr: OSRelease, install_url: str) -> list[str]:
+        """Commands (run as root) that install the engine and leave it enabled."""
+        if install_url:
+            return [WAIT_FOR_CLOUD_INIT, *_from_script(install_url)]
+        return [WAIT_FOR_CLOUD_INIT, *self.install_packages(osr)]
+
+
+def _from_script(url: str) -> list[str]:
+    q = quote(url)
+    return [
+        "if command -v curl >/dev/null 2>&1; then curl -fsSL "
+        f"{q} -o /tmp/machine-install-docker.sh; else wget -qO /tmp/machine-install-docker.sh {q}; fi",
+        "sh /tmp/machine-install-docker.sh",
+        "rm -f /tmp/machine-install-docker.sh",
+    ]
+
+
+# apt waits for the dpkg lock itself (no "Could not get lock" text matching, any locale).
+_APT = "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -q"
+
+
+def _debian(osr: OSRelease) -> list[str]:
+    return [f"{_APT} update", f"{_APT} install -y --no-install-recommends docker.io"]
+
+
+def _redhat(osr: OSRelease) -> list[str]:
+    if osr.id == "fedora":
+        return ["dnf install -y moby-engine", "systemctl enable docker"]
+    if osr.id == "amzn":
+        return ["yum install -y docker", "systemctl enable docker"]
+    raise UnsupportedOS(
+        f"{osr.pretty_name or osr.id} has no Docker engine package in its own repositories",
+        hint="Create it with --engine-install-url https://get.docker.com (or your mirror of "
+        "the install script).",
+    )
+
+
+def _suse(osr: OSRelease) -> list[str]:
+    return ["zypper --non-interactive install docker", "systemctl enable docker"]
+
+
+def _arch(osr: OSRelease) -> list[str]:
+    return ["pacman -Sy --noconfirm --needed docker", "systemctl enable docker"]
+
+
+def _alpine(osr: OSRelease) -> list[str]:
+    return ["apk add --no-cache docker", "rc-update add docker default"]
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("debian", ("debian", "ubuntu", "raspbian", "linuxmint", "pop"), SYSTEMD, _debian),
+    Family(
+        "redhat",
+        ("rhel", "centos", "fedora", "rocky", "almalinux", "ol", "amzn"),
+        SYSTEMD,
+        _redhat,
+    ),
+    Family("SUSE", ("suse", "opensuse", "opensuse-leap", "opensuse-tumbleweed", "sles", "sled"),
+           SYSTEMD, _suse),
+    Family("arch", ("arch", "manjaro", "endeavouros"), SYSTEMD, _arch),
+    Family("alpine", ("alpine",), OPENRC, _alpine),
+)
+
+
+def detect(osr: OSRelease) -> Family:
+    for candidate in osr.ids:
+        for family in FAMILIES:
+            if candidate in family.ids:
+                return family
+    raise UnsupportedOS(
+        f"Unsupported operating system: {osr.pretty_name or osr.id or 'no /etc/os-release'}",
+        hint="Supported: Debian/Ubuntu, Fedora/RHEL/CentOS/Rocky/Alma/Oracle/Amazon Linux, "
+        "SUSE, Arch, Alpine.",
+    )

@@ -1,0 +1,396 @@
+"""SSH to machines with paramiko: one connection per operation, many exec channels, SFTP files.
+
+The host key is pinned in the machine's known_hosts under the machine's name (OpenSSH's
+HostKeyAlias), so the pin follows the machine, not its IP. Before first contact the key may be
+seeded (cloud-init); otherwise it is trusted on first use and pinned. A different key later is a
+hard error that says how to re-pin. Waiting for SSH is a deadline with back-off, not a count.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import shlex
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from machine.errors import HostKeyMismatch, SSHAuthFailed, SSHUnavailable
+from machine.files import PRIVATE_FILE, write_atomic
+
+CONNECT_TIMEOUT = 10.0  # one TCP connect + SSH handshake attempt
+COMMAND_TIMEOUT = 900.0  # an engine install from packages can take minutes on a slow mirror
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+    user: str
+    key_path: str  # "" means agent and ~/.ssh keys
+    known_hosts: Path
+    alias: str  # the name the host key is pinned under (the machine name)
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+# --- host key pinning ------------------------------------------------------------------------
+
+
+def read_pins(path: Path, alias: str) -> list[paramiko.PKey]:
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    keys: list[paramiko.PKey] = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 3 or parts[0].startswith("#"):
+            continue
+        if alias not in parts[0].split(","):
+            continue
+        try:
+            keys.append(paramiko.PKey.from_type_string(parts[1], _b64decode(parts[2])))
+        except (paramiko.SSHException, ValueError):
+            continue
+    return keys
+
+
+def pin_line(alias: str, key: paramiko.PKey) -> str:
+    return f"{alias} {key.get_name()} {key.get_base64()}\n"
+
+
+def write_pin(path: Path, alias: str, key: paramiko.PKey) -> None:
+    write_atomic(path, pin_line(alias, key), PRIVATE_FILE)
+
+
+def _b64decode(text: str) -> bytes:
+    import base64
+
+    return base64.b64decode(text)
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    return key.fingerprint  # "SHA256:..."
+
+
+class _PinPolicy(paramiko.MissingHostKeyPolicy):
+    """Called only when no pin exists: trust this first key and pin it."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> (
+        None
+    ):
+        write_pin(self.target.known_hosts, self.target.alias, key)
+
+
+def _mismatch(target: Target, offered: paramiko.PKey, pinned: paramiko.PKey) -> HostKeyMismatch:
+    return HostKeyMismatch(
+        f"The SSH host key of {target.host}:{target.port} does not match the one pinned for "
+        f'"{target.alias}": it offered {offered.get_name()} {fingerprint(offered)}, '
+        f"expected {pinned.get_name()} {fingerprint(pinned)}. Nothing was changed on the host.",
+        hint="This can mean someone is intercepting the connection. If the host was "
+        f"reinstalled on purpose, delete {target.known_hosts} and run the command again "
+        "to pin the new key.",
+    )
+
+
+# --- connections -----------------------------------------------------------------------------
+
+
+class Connection:
+    """An open SSH session to one machine; run commands and put files over it."""
+
+    def __init__(self, client: paramiko.SSHClient, target: Target) -> None:
+        self._client = client
+        self.target = target
+        self._sftp: paramiko.SFTPClient | None = None
+
+    def run(self, command: str, stdin: bytes = b"", timeout: float = COMMAND_TIMEOUT) -> Result:
+        transport = self._client.get_transport()
+        assert transport is not None
+        chan = transport.open_session(timeout=CONNECT_TIMEOUT)
+        try:
+            chan.settimeout(timeout)
+            chan.exec_command(command)
+            if stdin:
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            out, err = _drain(chan, timeout)
+            code = chan.recv_exit_status()
+        finally:
+            chan.close()
+        return Result(code, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    def sftp(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            self._sftp = self._client.open_sftp()
+        return self._sftp
+
+    def put(self, path: str, data: bytes, mode: int) -> None:
+        """Write `data` to `path` atomically with `mode` (the user must be able to write there)."""
+        sftp = self.sftp()
+        tmp = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.machine-tmp")
+        with sftp.open(tmp, "wb") as f:
+            f.set_pipelined(True)
+            f.write(data)
+        sftp.chmod(tmp, mode)
+        sftp.posix_rename(tmp, path)
+
+    def close(self) -> None:
+        if self._sftp is not None:
+            self._sftp.close()
+        self._client.close()
+
+
+def _drain(chan: paramiko.Channel, timeout: float) -> tuple[bytes, bytes]:
+    out, err = io.BytesIO(), io.BytesIO()
+    deadline = time.monotonic() + timeout
+    while True:
+        got = False
+        while chan.recv_ready():
+            out.write(chan.recv(65536))
+            got = True
+        while chan.recv_stderr_ready():
+            err.write(chan.recv_stderr(65536))
+            got = True
+        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+            # one last read: data can arrive with the exit status
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError("remote command did not finish in time")
+        if not got:
+            time.sleep(0.005)
+    return out.getvalue(), err.getvalue()
+
+
+def _client_for(target: Target) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    pins = read_pins(target.known_hosts, target.alias)
+    if pins:
+        # Registering the pin under the name paramiko looks up makes it prefer that key type
+        # and raise BadHostKeyException for any other key.
+        name = target.host if target.port == 22 else f"[{target.host}]:{target.port}"
+        for key in pins:
+            client.get_host_keys().add(name, key.get_name(), key)
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    else:
+        client.set_missing_host_key_policy(_PinPolicy(target))
+    return client
+
+
+def connect_once(target: Target, timeout: float = CONNECT_TIMEOUT) -> Connection:
+    client = _client_for(target)
+    try:
+        client.connect(
+            target.host,
+            port=target.port,
+            username=target.user,
+            key_filename=target.key_path or None,
+            look_for_keys=not target.key_path,
+            allow_agent=not target.key_path,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+        )
+    except paramiko.BadHostKeyException as exc:
+        client.close()
+        raise _mismatch(target, exc.key, exc.expected_key) from None
+    except BaseException:
+        client.close()
+        raise
+    return Connection(client, target)
+
+
+def connect(target: Target, deadline: float, retry_auth: bool = False) -> Connection:
+    """Connect before `deadline` (time.monotonic()), retrying what can pass with time.
+
+    Refused, unreachable and timed-out connections are retried with back-off. A refused key is
+    retried only with `retry_auth` (a freshly booted host may not have its key yet).
+    """
+    delay = 0.2
+    attempts = 0
+    last: str = "no attempt made"
+    while True:
+        attempts += 1
+        remaining = deadline - time.monotonic()
+        try:
+            return connect_once(target, timeout=max(1.0, min(CONNECT_TIMEOUT, remaining)))
+        except paramiko.AuthenticationException as exc:
+            last = f"authentication failed: {exc}"
+            if not retry_auth:
+                raise _auth_failed(target) from None
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            last = _describe(exc)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            if last.startswith("authentication failed"):
+                raise _auth_failed(target)
+            raise SSHUnavailable(
+                f"SSH on {target.host}:{target.port} did not become available "
+                f"({attempts} attempts). Last error: {last}",
+                hint="Check that the host is up, that its SSH port is reachable from here "
+                "(firewall, security group), and the port number.",
+            )
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 3.0)
+
+
+def _auth_failed(target: Target) -> SSHAuthFailed:
+    key = target.key_path or "your SSH agent and ~/.ssh keys"
+    return SSHAuthFailed(
+        f"SSH authentication as {target.user}@{target.host}:{target.port} failed with {key}",
+        hint="Check the user name and that the key's public half is in the user's "
+        "~/.ssh/authorized_keys on the host.",
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "connection timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        return "connection refused"
+    text = str(exc) or type(exc).__name__
+    return text
+
+
+@contextmanager
+def session(target: Target, deadline: float, retry_auth: bool = False) -> Iterator[Connection]:
+    conn = connect(target, deadline, retry_auth)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+# --- interactive `machine ssh` ---------------------------------------------------------------
+
+
+def openssh_argv(target: Target, command: list[str], tty: bool) -> list[str]:
+    """argv for the system's OpenSSH, checking the pinned host key strictly."""
+    argv = [
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-o",
+        "ConnectionAttempts=3",
+        "-o",
+        "ConnectTimeout=10",
+        "-o",
+        "ControlMaster=no",
+        "-o",
+        "ControlPath=none",
+        "-o",
+        "LogLevel=quiet",
+        "-o",
+        "PasswordAuthentication=no",
+        "-o",
+        "ServerAliveInterval=60",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"UserKnownHostsFile={target.known_hosts}",
+        "-o",
+        f"HostKeyAlias={target.alias}",
+    ]
+    if target.key_path:
+        argv += ["-o", "IdentitiesOnly=yes", "-i", target.key_path]
+    if tty:
+        argv.append("-t")
+    argv += ["-p", str(target.port), f"{target.user}@{target.host}"]
+    if command:
+        # OpenSSH joins remaining words with spaces for the remote shell, as a login would.
+        argv.append("--")
+        argv += command
+    return argv
+
+
+def run_interactive_paramiko(target: Target, command: list[str], deadline: float) -> int:
+    """Fallback without OpenSSH: run `command` (or a shell) and relay stdio; returns exit code."""
+    import select
+    import sys
+
+    conn = connect(target, deadline)
+    try:
+        transport = conn._client.get_transport()
+        assert transport is not None
+        chan = transport.open_session()
+        interactive = sys.stdin.isatty() and not command
+        if interactive:
+            size = os.get_terminal_size()
+            chan.get_pty(term=os.environ.get("TERM", "xterm"), width=size.columns, height=size.lines)
+            chan.invoke_shell()
+        else:
+            chan.exec_command(" ".join(command) if command else "exec $SHELL -l")
+        old = _raw_tty() if interactive else None
+        try:
+            stdin_open = True
+            while True:
+                watch: list[object] = [chan]
+                if stdin_open:
+                    watch.append(sys.stdin)
+                readable, _, _ = select.select(watch, [], [], 0.1)
+                if chan in readable:
+                    if chan.recv_ready():
+                        data = chan.recv(65536)
+                        os.write(sys.stdout.fileno(), data)
+                    if chan.recv_stderr_ready():
+                        os.write(sys.stderr.fileno(), chan.recv_stderr(65536))
+                if stdin_open and sys.stdin in readable:
+                    data = os.read(sys.stdin.fileno(), 65536)
+                    if data:
+                        chan.sendall(data)
+                    else:
+                        chan.shutdown_write()
+                        stdin_open = False
+                if chan.exit_status_ready() and not chan.recv_ready():
+                    while chan.recv_stderr_ready():
+                        os.write(sys.stderr.fileno(), chan.recv_stderr(65536))
+                    break
+        finally:
+            if old is not None:
+                _restore_tty(old)
+        return chan.recv_exit_status()
+    finally:
+        conn.close()
+
+
+def _raw_tty() -> list[object]:
+    import sys
+    import termios
+    import tty
+
+    old = termios.tcgetattr(sys.stdin.fileno())
+    tty.setraw(sys.stdin.fileno())
+    return old
+
+
+def _restore_tty(old: list[object]) -> None:
+    import sys
+    import termios
+
+    termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, old)  # type: ignore[arg-type]
+
+
+def quote(value: str) -> str:
+    """Quote one word for the remote POSIX shell."""
+    return shlex.quote(value)
