@@ -62,9 +62,9 @@ def _window(now: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
     return start, start + VALIDITY
 
 
-def _builder(org: str, issuer: x509.Name | None, public_key: object, now: dt.datetime | None) -> (
-    x509.CertificateBuilder
-):
+def _builder(
+    org: str, issuer: x509.Name | None, public_key: object, now: dt.datetime | None
+) -> x509.CertificateBuilder:
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)])
     not_before, not_after = _window(now)
     return (
@@ -131,9 +131,7 @@ def san_entries(hosts: list[str]) -> list[x509.GeneralName]:
     return out
 
 
-def make_server(ca: KeyPair, org: str, hosts: list[str], now: dt.datetime | None = None) -> (
-    KeyPair
-):
+def make_server(ca: KeyPair, org: str, hosts: list[str], now: dt.datetime | None = None) -> KeyPair:
     ca_cert, ca_key = load_cert(ca.cert_pem), load_key(ca.key_pem)
     key = new_key()
     cert = (

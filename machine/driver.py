@@ -154,7 +154,7 @@ class Driver(abc.ABC):
 
     # --- the contract ---------------------------------------------------------------------
 
-    def pre_create_check(self) -> None:
+    def pre_create_check(self) -> None:  # noqa: B027 - optional hook, most drivers need none
         """Validate before anything is made or saved; raise PreCreateCheckFailed (exit 3)."""
 
     @abc.abstractmethod

@@ -118,9 +118,11 @@ def _logical_lines(text: str) -> list[str]:
 
 def systemd_dropin(config: EngineConfig, dockerd: str, vendor_args: str) -> str:
     """The drop-in that restarts dockerd with the distribution's arguments plus ours."""
-    base = vendor_args if "-H" in vendor_args.split() or "--host" in vendor_args else (
-        "-H unix:///var/run/docker.sock " + vendor_args
-    ).strip()
+    base = (
+        vendor_args
+        if "-H" in vendor_args.split() or "--host" in vendor_args
+        else ("-H unix:///var/run/docker.sock " + vendor_args).strip()
+    )
     ours = " ".join(systemd_quote(w) for w in config.flags())
     lines = [
         "# Written by machine; `machine provision` rewrites it.",
@@ -138,7 +140,10 @@ def systemd_dropin(config: EngineConfig, dockerd: str, vendor_args: str) -> str:
 def openrc_conf(config: EngineConfig) -> str:
     """/etc/conf.d/docker for Alpine's OpenRC service (sourced by sh: shell quoting)."""
     opts = " ".join(shlex.quote(w) for w in ["-H", "unix:///var/run/docker.sock", *config.flags()])
-    lines = ["# Written by machine; `machine provision` rewrites it.", f"DOCKER_OPTS={shlex.quote(opts)}"]
+    lines = [
+        "# Written by machine; `machine provision` rewrites it.",
+        f"DOCKER_OPTS={shlex.quote(opts)}",
+    ]
     for entry in config.env:
         key, _, value = entry.partition("=")
         if key.isidentifier():

@@ -121,7 +121,7 @@ def render_unset(shell: str, names: list[str], argv: list[str]) -> str:
 
 
 def no_proxy(environ: dict[str, str], ip: str) -> tuple[str, str]:
-    """The proxy-bypass variable and its value with the machine's IP added (docker-machine's rule)."""
+    """The proxy-bypass variable and its value with the machine's IP added (docker-machine's)."""
     name = "no_proxy" if environ.get("no_proxy") else "NO_PROXY"
     current = environ.get(name, "")
     if not current:

@@ -52,8 +52,7 @@ class HostBusy(MachineError):
 
     def __init__(self, name: str, seconds: float) -> None:
         super().__init__(
-            f'Machine "{name}" is locked by another process '
-            f"(waited {seconds:.0f}s)",
+            f'Machine "{name}" is locked by another process (waited {seconds:.0f}s)',
             hint="Wait for the other command to finish, then try again.",
         )
 
@@ -148,4 +147,3 @@ class CertificateProblem(MachineError):
 
 class CreateFailed(MachineError):
     """A create step failed; the message names the step and what was rolled back."""
-

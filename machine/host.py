@@ -7,6 +7,7 @@ written back unchanged. The `Driver` object belongs to the driver and stays a pl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -120,7 +121,7 @@ def _dump(obj: Any, order: list[str]) -> JSON:
 
 
 def _fields(cls: type) -> list[str]:
-    return [name for name in cls.__dataclass_fields__ if name != "extra"]
+    return [f.name for f in dataclasses.fields(cls) if f.name != "extra"]
 
 
 def record_to_json(record: HostRecord) -> JSON:
@@ -162,12 +163,16 @@ def _load(cls: type, data: Any) -> Any:
     return cls(**kwargs, extra=extra)
 
 
+def _field_type(cls: type, name: str) -> str:
+    return str(next(f.type for f in dataclasses.fields(cls) if f.name == name))
+
+
 def _is_tuple_field(cls: type, name: str) -> bool:
-    return "tuple" in str(cls.__dataclass_fields__[name].type)
+    return "tuple" in _field_type(cls, name)
 
 
 def _allows_none(cls: type, name: str) -> bool:
-    return "None" in str(cls.__dataclass_fields__[name].type)
+    return "None" in _field_type(cls, name)
 
 
 _NESTED_TYPES: dict[str, type] = {

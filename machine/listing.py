@@ -81,7 +81,11 @@ def rows(ctx: Context, timeout: float, query_engines: bool = True) -> list[Row]:
     if query_engines:
         for group in by_driver.values():
             for row, driver in group:
-                if row.State == State.RUNNING.value and row.URL and driver.features.provisions_engine:
+                if (
+                    row.State == State.RUNNING.value
+                    and row.URL
+                    and driver.features.provisions_engine
+                ):
                     engine_futures.append(pool.submit(_engine_version, store, row, lock, deadline))
         if engine_futures:
             wait(engine_futures, timeout=max(0.0, deadline - time.monotonic()))
@@ -94,7 +98,7 @@ def rows(ctx: Context, timeout: float, query_engines: bool = True) -> list[Row]:
                     row.State, row.URL = State.TIMEOUT.value, ""
                 if row.State != State.RUNNING.value:
                     row.URL = ""
-                if row.State == State.RUNNING.value and row.URL and row.URL == docker_host:
+                if row.State == State.RUNNING.value and row.URL and docker_host == row.URL:
                     row.Active = "*"
                 if row.URL and not row.DockerVersion:
                     row.DockerVersion = "Unknown"

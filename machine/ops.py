@@ -86,9 +86,7 @@ def create(ctx: Context, opts: CreateOptions) -> HostRecord:
     validate_name(opts.name)
     cls = ctx.registry.get(opts.driver)
     store = ctx.store
-    config = cls.Config(
-        **opts.driver_values, MachineName=opts.name, StorePath=str(store.root)
-    )
+    config = cls.Config(**opts.driver_values, MachineName=opts.name, StorePath=str(store.root))
     driver = cls(config)
     progress = ctx.progress
 
@@ -172,8 +170,8 @@ def _rollback(
         journal.finish(FAILED)
         return CreateFailed(
             f'Error creating machine: Error in step "{step}": {why}',
-            hint=f'The machine was kept for inspection (--keep-on-failure). Remove it with '
-            f'`rm -f {opts.name}`.' + (f" {hint}" if hint else ""),
+            hint=f"The machine was kept for inspection (--keep-on-failure). Remove it with "
+            f"`rm -f {opts.name}`." + (f" {hint}" if hint else ""),
         )
     undone = "the machine's record and files"
     try:

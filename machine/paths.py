@@ -39,7 +39,7 @@ def default_store_root() -> Path:
 
 
 def resolve_store_root(flag: str | None) -> Path:
-    """`--storage-path`, else $MACHINE_STORAGE_PATH, else ~/.docker/machine (docker-machine's rule)."""
+    """`--storage-path`, else $MACHINE_STORAGE_PATH, else ~/.docker/machine (docker-machine's)."""
     if flag:
         return Path(flag).expanduser().absolute()
     env = os.environ.get(STORAGE_PATH_ENV)

@@ -20,12 +20,11 @@ class Progress:
         self._started = time.monotonic()
         self._phase_started = self._started
         self._status: Any = None
+        self._console: Any = None
         if not quiet and self.stream.isatty():
             from rich.console import Console
 
             self._console = Console(file=self.stream)
-        else:
-            self._console = None
 
     def phase(self, message: str) -> None:
         """Start a new phase; the previous one's time is recorded."""

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -95,9 +96,9 @@ class _PinPolicy(paramiko.MissingHostKeyPolicy):
     def __init__(self, target: Target) -> None:
         self.target = target
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> (
-        None
-    ):
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         write_pin(self.target.known_hosts, self.target.alias, key)
 
 
@@ -337,7 +338,9 @@ def run_interactive_paramiko(target: Target, command: list[str], deadline: float
         interactive = sys.stdin.isatty() and not command
         if interactive:
             size = os.get_terminal_size()
-            chan.get_pty(term=os.environ.get("TERM", "xterm"), width=size.columns, height=size.lines)
+            chan.get_pty(
+                term=os.environ.get("TERM", "xterm"), width=size.columns, height=size.lines
+            )
             chan.invoke_shell()
         else:
             chan.exec_command(" ".join(command) if command else "exec $SHELL -l")
@@ -345,7 +348,7 @@ def run_interactive_paramiko(target: Target, command: list[str], deadline: float
         try:
             stdin_open = True
             while True:
-                watch: list[object] = [chan]
+                watch: list[Any] = [chan]
                 if stdin_open:
                     watch.append(sys.stdin)
                 readable, _, _ = select.select(watch, [], [], 0.1)

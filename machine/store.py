@@ -109,11 +109,13 @@ class Store:
             raise HostBusy(name, exc.waited) from None
 
     def create_dir(self, name: str) -> Path:
+        self.ensure_layout()
         d = self.machine_dir(name)
         ensure_dir(d)
         return d
 
     def save(self, record: HostRecord) -> None:
+        self.ensure_layout()
         d = self.machine_dir(record.Name)
         ensure_dir(d)
         write_atomic(d / paths.CONFIG, record_to_text(record), PRIVATE_FILE)

@@ -134,11 +134,18 @@ def env_cmd(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument(metavar="[NAME]")] = None,
     shell: Annotated[
-        str, typer.Option("--shell", help="Force environment to be configured for a specified shell")
+        str,
+        typer.Option("--shell", help="Force environment to be configured for a specified shell"),
     ] = "",
-    unset: Annotated[bool, typer.Option("--unset", "-u", help="Unset variables instead of setting them")] = False,
-    no_proxy: Annotated[bool, typer.Option("--no-proxy", help="Add machine IP to NO_PROXY environment variable")] = False,
-    swarm: Annotated[bool, typer.Option("--swarm", help="Display the Swarm config instead of the Docker daemon")] = False,
+    unset: Annotated[
+        bool, typer.Option("--unset", "-u", help="Unset variables instead of setting them")
+    ] = False,
+    no_proxy: Annotated[
+        bool, typer.Option("--no-proxy", help="Add machine IP to NO_PROXY environment variable")
+    ] = False,
+    swarm: Annotated[
+        bool, typer.Option("--swarm", help="Display the Swarm config instead of the Docker daemon")
+    ] = False,
 ) -> None:
     """Display the commands to set up the environment for the Docker client."""
     from machine import env as envmod
@@ -169,7 +176,7 @@ def env_cmd(
         )
     name = _one_name(ctx, names)
     store = _store(ctx)
-    url, record, ip = _url_for_env(ctx, store, name)
+    url, _record, ip = _url_for_env(ctx, store, name)
     variables = [
         ("DOCKER_TLS_VERIFY", "1"),
         ("DOCKER_HOST", url),
@@ -231,8 +238,13 @@ def ls_cmd(
     timeout: Annotated[
         float, typer.Option("--timeout", "-t", help="Timeout in seconds, default to 10s")
     ] = 10.0,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="Pretty-print machines using a Go template")] = "",
-    filters: Annotated[list[str] | None, typer.Option("--filter", help="Filter output based on conditions provided")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Pretty-print machines using a Go template")
+    ] = "",
+    filters: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="Filter output based on conditions provided"),
+    ] = None,
 ) -> None:
     """List machines."""
     from machine import listing
@@ -272,7 +284,9 @@ def ip_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument
         print(results[name])
 
 
-def url_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+def url_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
     """Get the URL of a machine."""
     from machine import ops
 
@@ -281,7 +295,9 @@ def url_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argumen
     print(driver.url())
 
 
-def status_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+def status_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
     """Get the status of a machine."""
     from machine import ops
 
@@ -297,7 +313,9 @@ def status_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argu
 def inspect_cmd(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument()] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="Format the output using the given go template.")] = "",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Format the output using the given go template.")
+    ] = "",
 ) -> None:
     """Inspect information about a machine."""
     from machine import ops
@@ -317,7 +335,9 @@ def inspect_cmd(
 def config_cmd(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument()] = None,
-    swarm: Annotated[bool, typer.Option("--swarm", help="Display the Swarm config instead of the Docker daemon")] = False,
+    swarm: Annotated[
+        bool, typer.Option("--swarm", help="Display the Swarm config instead of the Docker daemon")
+    ] = False,
 ) -> None:
     """Print the connection config for machine."""
     name = _one_name(ctx, names or [])
@@ -325,8 +345,8 @@ def config_cmd(
     url, _record, _ip = _url_for_env(ctx, store, name)
     mdir = store.machine_dir(name)
     print(
-        f"--tlsverify\n--tlscacert=\"{mdir / paths.CA_CERT}\"\n"
-        f"--tlscert=\"{mdir / paths.CLIENT_CERT}\"\n--tlskey=\"{mdir / paths.CLIENT_KEY}\"\n-H={url}"
+        f'--tlsverify\n--tlscacert="{mdir / paths.CA_CERT}"\n'
+        f'--tlscert="{mdir / paths.CLIENT_CERT}"\n--tlskey="{mdir / paths.CLIENT_KEY}"\n-H={url}'
     )
 
 
@@ -336,8 +356,23 @@ def config_cmd(
 def rm_cmd(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument()] = None,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Remove local configuration even if machine cannot be removed, also implies an automatic yes (`-y`)")] = False,
-    yes: Annotated[bool, typer.Option("-y", help="Assumes automatic yes to proceed with remove, without prompting further user confirmation")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            "-f",
+            help="Remove local configuration even if machine cannot be removed, "
+            "also implies an automatic yes (`-y`)",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "-y",
+            help="Assumes automatic yes to proceed with remove, "
+            "without prompting further user confirmation",
+        ),
+    ] = False,
 ) -> None:
     """Remove a machine."""
     from machine import ops
@@ -362,7 +397,9 @@ def rm_cmd(
         raise errors.MachineError("\n".join(failures))
 
 
-def provision_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+def provision_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
     """Re-provision existing machines."""
     from machine import ops
 
@@ -373,8 +410,12 @@ def provision_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.A
 def regenerate_certs_cmd(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument()] = None,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Forces certificate regeneration w/o prompting")] = False,
-    client_certs: Annotated[bool, typer.Option("--client-certs", help="Also regenerate client certificates and CA.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Forces certificate regeneration w/o prompting")
+    ] = False,
+    client_certs: Annotated[
+        bool, typer.Option("--client-certs", help="Also regenerate client certificates and CA.")
+    ] = False,
 ) -> None:
     """Regenerate TLS Certificates for a machine."""
     from machine import ops
@@ -405,7 +446,7 @@ def ssh_cmd(
     if not g.native_ssh and shutil.which("ssh"):
         argv = ssh.openssh_argv(target, words, tty=not words and sys.stdin.isatty())
         sys.stdout.flush()
-        os.execvp(argv[0], argv)
+        os.execvp(argv[0], argv)  # noqa: S606 - ssh's exit code becomes ours
     import time
 
     code = ssh.run_interactive_paramiko(target, words, time.monotonic() + 30)

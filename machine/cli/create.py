@@ -59,15 +59,25 @@ def _shared_options() -> list[click.Parameter]:
             help="Install the engine with this script (e.g. https://get.docker.com) instead of "
             "the distribution's package [$MACHINE_DOCKER_INSTALL_URL]",
         ),
-        multi("--engine-opt", "Specify arbitrary flags to include with the created engine in "
-              "the form flag=value"),
-        multi("--engine-insecure-registry", "Specify insecure registries to allow with the "
-              "created engine"),
-        multi("--engine-registry-mirror", "Specify registry mirrors to use "
-              "[$ENGINE_REGISTRY_MIRROR]", envvar="ENGINE_REGISTRY_MIRROR"),
+        multi(
+            "--engine-opt",
+            "Specify arbitrary flags to include with the created engine in the form flag=value",
+        ),
+        multi(
+            "--engine-insecure-registry",
+            "Specify insecure registries to allow with the created engine",
+        ),
+        multi(
+            "--engine-registry-mirror",
+            "Specify registry mirrors to use [$ENGINE_REGISTRY_MIRROR]",
+            envvar="ENGINE_REGISTRY_MIRROR",
+        ),
         multi("--engine-label", "Specify labels for the created engine"),
-        click.Option(["--engine-storage-driver"], default="",
-                     help="Specify a storage driver to use with the engine"),
+        click.Option(
+            ["--engine-storage-driver"],
+            default="",
+            help="Specify a storage driver to use with the engine",
+        ),
         multi("--engine-env", "Specify environment variables to set in the engine"),
         multi("--tls-san", "Support extra SANs for TLS certs"),
         click.Option(

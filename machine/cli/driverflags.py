@@ -38,18 +38,28 @@ def _option(f: dataclasses.Field[Any], spec: FlagSpec) -> click.Option:
     name = f"--{spec.name}"
     dest = _dest(spec)
     if kind == "bool":
-        return click.Option([name, dest], is_flag=True, default=False, envvar=envvar, help=help_text)
+        return click.Option(
+            [name, dest], is_flag=True, default=False, envvar=envvar, help=help_text
+        )
     if kind == "list":
         return click.Option(
-            [name, dest], multiple=True, default=tuple(f.default), envvar=envvar, help=help_text
+            [name, dest], multiple=True, default=f.default, envvar=envvar, help=help_text
         )
     if kind == "int":
         return click.Option(
-            [name, dest], type=int, default=f.default, envvar=envvar, help=help_text,
+            [name, dest],
+            type=int,
+            default=f.default,
+            envvar=envvar,
+            help=help_text,
             show_default=True,
         )
     return click.Option(
-        [name, dest], type=str, default=f.default, envvar=envvar, help=help_text,
+        [name, dest],
+        type=str,
+        default=f.default,
+        envvar=envvar,
+        help=help_text,
         show_default=bool(f.default),
     )
 

@@ -72,16 +72,22 @@ def _globals(
         str | None, typer.Option(envvar="MACHINE_TLS_CA_CERT", help="CA to verify remotes against")
     ] = None,
     tls_ca_key: Annotated[
-        str | None, typer.Option(envvar="MACHINE_TLS_CA_KEY", help="Private key to generate certificates")
+        str | None,
+        typer.Option(envvar="MACHINE_TLS_CA_KEY", help="Private key to generate certificates"),
     ] = None,
     tls_client_cert: Annotated[
-        str | None, typer.Option(envvar="MACHINE_TLS_CLIENT_CERT", help="Client cert to use for TLS")
+        str | None,
+        typer.Option(envvar="MACHINE_TLS_CLIENT_CERT", help="Client cert to use for TLS"),
     ] = None,
     tls_client_key: Annotated[
-        str | None, typer.Option(envvar="MACHINE_TLS_CLIENT_KEY", help="Private key used in client TLS auth")
+        str | None,
+        typer.Option(envvar="MACHINE_TLS_CLIENT_KEY", help="Private key used in client TLS auth"),
     ] = None,
     native_ssh: Annotated[
-        bool, typer.Option(envvar="MACHINE_NATIVE_SSH", help="Use the native (Go-based) SSH implementation.")
+        bool,
+        typer.Option(
+            envvar="MACHINE_NATIVE_SSH", help="Use the native (Go-based) SSH implementation."
+        ),
     ] = False,
     github_api_token: Annotated[
         str | None, typer.Option(envvar="MACHINE_GITHUB_API_TOKEN", hidden=True)

@@ -38,13 +38,16 @@ class Family:
         return [WAIT_FOR_CLOUD_INIT, *self.install_packages(osr)]
 
 
+_SCRIPT = "/tmp/machine-install-docker.sh"
+
+
 def _from_script(url: str) -> list[str]:
     q = quote(url)
     return [
-        "if command -v curl >/dev/null 2>&1; then curl -fsSL "
-        f"{q} -o /tmp/machine-install-docker.sh; else wget -qO /tmp/machine-install-docker.sh {q}; fi",
-        "sh /tmp/machine-install-docker.sh",
-        "rm -f /tmp/machine-install-docker.sh",
+        f"if command -v curl >/dev/null 2>&1; then curl -fsSL {q} -o {_SCRIPT}; "
+        f"else wget -qO {_SCRIPT} {q}; fi",
+        f"sh {_SCRIPT}",
+        f"rm -f {_SCRIPT}",
     ]
 
 
@@ -88,8 +91,12 @@ FAMILIES: tuple[Family, ...] = (
         SYSTEMD,
         _redhat,
     ),
-    Family("SUSE", ("suse", "opensuse", "opensuse-leap", "opensuse-tumbleweed", "sles", "sled"),
-           SYSTEMD, _suse),
+    Family(
+        "SUSE",
+        ("suse", "opensuse", "opensuse-leap", "opensuse-tumbleweed", "sles", "sled"),
+        SYSTEMD,
+        _suse,
+    ),
     Family("arch", ("arch", "manjaro", "endeavouros"), SYSTEMD, _arch),
     Family("alpine", ("alpine",), OPENRC, _alpine),
 )

@@ -24,7 +24,10 @@ echo @@os-release; cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>
 echo @@uid; id -u
 echo @@hostname; cat /etc/hostname 2>/dev/null
 echo @@dockerd; command -v dockerd 2>/dev/null || ls /usr/bin/dockerd /usr/sbin/dockerd 2>/dev/null
-echo @@init; if [ -d /run/systemd/system ]; then echo systemd; elif command -v rc-service >/dev/null 2>&1; then echo openrc; else echo unknown; fi
+echo @@init
+if [ -d /run/systemd/system ]; then echo systemd
+elif command -v rc-service >/dev/null 2>&1; then echo openrc
+else echo unknown; fi
 echo @@sudo; command -v sudo 2>/dev/null
 echo @@end
 """.strip()

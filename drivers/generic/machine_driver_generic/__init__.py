@@ -29,13 +29,11 @@ STATE_DIAL_TIMEOUT = 5.0
 
 
 @dataclass
-class Config(BaseConfig):
+class GenericConfig(BaseConfig):
     IPAddress: str = flag(
         "generic-ip-address", default="", env="GENERIC_IP_ADDRESS", help="IP Address of machine"
     )
-    SSHUser: str = flag(
-        "generic-ssh-user", default="root", env="GENERIC_SSH_USER", help="SSH user"
-    )
+    SSHUser: str = flag("generic-ssh-user", default="root", env="GENERIC_SSH_USER", help="SSH user")
     SSHPort: int = flag("generic-ssh-port", default=22, env="GENERIC_SSH_PORT", help="SSH port")
     EnginePort: int = flag(
         "generic-engine-port",
@@ -53,13 +51,13 @@ class Config(BaseConfig):
 
 class Driver(BaseDriver):
     name = "generic"
-    Config = Config
+    Config = GenericConfig
     features = Features(provisions_engine=True)
     help = "An existing server reached over SSH"
 
     @property
-    def cfg(self) -> Config:
-        assert isinstance(self.config, Config)
+    def cfg(self) -> GenericConfig:
+        assert isinstance(self.config, GenericConfig)
         return self.config
 
     def pre_create_check(self) -> None:

@@ -22,19 +22,21 @@ from machine.driver import Driver as BaseDriver
 
 
 @dataclass
-class Config(BaseConfig):
-    URL: str = flag("url", default="", env="NONE_URL", help="URL of host when no driver is selected")
+class NoneConfig(BaseConfig):
+    URL: str = flag(
+        "url", default="", env="NONE_URL", help="URL of host when no driver is selected"
+    )
 
 
 class Driver(BaseDriver):
     name = "none"
-    Config = Config
+    Config = NoneConfig
     features = Features(provisions_engine=False)
     help = "A record of an existing engine at --url; nothing is created"
 
     @property
-    def cfg(self) -> Config:
-        assert isinstance(self.config, Config)
+    def cfg(self) -> NoneConfig:
+        assert isinstance(self.config, NoneConfig)
         return self.config
 
     def pre_create_check(self) -> None:
