@@ -1,0 +1,176 @@
+"""The generic driver end to end, driving the `machine` CLI as a subprocess against real hosts."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import CLI
+
+Hosts = Any  # the host_factory fixture: (variant="docker") -> TestHost
+
+
+def _create(cli: CLI, name: str, host: Any, key: Path, *extra: str) -> Any:
+    return cli(
+        "create", "-d", "generic", "--generic-ip-address", host.ip,
+        "--generic-ssh-key", str(key), "--wait-timeout", "120", *extra, name,
+    )
+
+
+def test_create_env_and_run_a_container(
+    cli: CLI,
+    host_factory: Hosts,
+    ssh_key: tuple[Path, str],
+    busybox: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host = host_factory("docker")
+    result = _create(cli, "web", host, ssh_key[0], "--engine-label", "x=$(touch /pwned)",
+                     "--engine-label", "tier=e2e")
+    assert result.stdout == "", "progress belongs on stderr"
+    assert "Provisioning with debian" in result.stderr
+    assert "Docker is up and running!" in result.stderr
+
+    # the real docker CLI through `eval $(machine env web)`, over mutual TLS
+    out = cli.bash(
+        'eval "$(machine env web)"\n'
+        "docker version --format '{{.Server.Version}}'\n"
+        f"docker import {busybox} e2e/busybox >/dev/null\n"
+        "docker run --rm e2e/busybox /bin/busybox echo hi-from-web\n"
+        "docker info --format '{{json .Labels}}'\n"
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0][0].isdigit()
+    assert "hi-from-web" in lines
+    labels = json.loads(lines[-1])
+    # the hostile label arrived as a literal string and ran nothing
+    assert "x=$(touch /pwned)" in labels
+    assert "provider=generic" in labels and "tier=e2e" in labels
+    assert host.exec("test -e /pwned; echo $?").stdout.strip() == "1"
+
+    # docker-py with the same environment. requests lets $REQUESTS_CA_BUNDLE override the
+    # CA docker-py passes (psf/requests#3829), so clear it as a user of docker-py must.
+    import docker
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+    env = dict(line.split("=", 1) for line in cli(
+        "env", "--shell", "dotenv", "web").stdout.splitlines())
+    client = docker.from_env(environment=env)
+    assert client.version()["Version"] == lines[0]
+    client.close()
+
+    # the reading commands
+    assert cli("ip", "web").stdout.strip() == host.ip
+    assert cli("url", "web").stdout.strip() == f"tcp://{host.ip}:2376"
+    assert cli("status", "web").stdout.strip() == "Running"
+    record = json.loads(cli("inspect", "web").stdout)
+    assert record["DriverName"] == "generic"
+    assert record["Driver"]["IPAddress"] == host.ip
+    assert cli("inspect", "-f", "{{.Driver.IPAddress}}", "web").stdout.strip() == host.ip
+    config = cli("config", "web").stdout
+    assert config.startswith("--tlsverify\n--tlscacert=") and f"-H=tcp://{host.ip}:2376" in config
+    ls = cli("ls").stdout.splitlines()
+    assert ls[0].split() == ["NAME", "ACTIVE", "DRIVER", "STATE", "URL", "SWARM", "DOCKER",
+                             "ERRORS"]
+    row = ls[1].split()
+    assert row[:5] == ["web", "-", "generic", "Running", f"tcp://{host.ip}:2376"]
+    assert row[5].startswith("v")
+    active = cli("ls", DOCKER_HOST=f"tcp://{host.ip}:2376").stdout.splitlines()[1].split()
+    assert active[1] == "*"
+
+    # `machine ssh` passes the remote exit code through
+    assert cli("ssh", "web", "false", check=False).returncode == 1
+    assert cli("ssh", "web", "exit", "7", check=False).returncode == 7
+    assert cli("ssh", "web", "hostname").stdout.strip() == "web"
+
+    # provision again: nothing changes, the engine is not restarted, containers keep running
+    cli.bash('eval "$(machine env web)"; docker run -d --name keep e2e/busybox '
+             "/bin/busybox sleep 600 >/dev/null")
+    pid_before = host.exec("systemctl show -p MainPID --value docker").stdout.strip()
+    cli("provision", "web")
+    pid_after = host.exec("systemctl show -p MainPID --value docker").stdout.strip()
+    assert pid_before == pid_after != "0"
+    running = cli.bash('eval "$(machine env web)"; docker ps --format "{{.Names}}"')
+    assert running.stdout.split() == ["keep"]
+
+    # regenerate-certs -f issues a new server cert and env keeps working
+    old_cert = (cli.store / "machines/web/server.pem").read_bytes()
+    cli("regenerate-certs", "-f", "web")
+    assert (cli.store / "machines/web/server.pem").read_bytes() != old_cert
+    assert cli.bash('eval "$(machine env web)"; docker version >/dev/null').returncode == 0
+
+    # rm -y removes the record, keys and TLS files
+    removed = cli("rm", "-y", "web")
+    assert "Successfully removed web" in removed.stdout
+    assert not (cli.store / "machines/web").exists()
+    assert cli("ls", "-q").stdout == ""
+
+
+def test_create_installs_the_engine_from_packages(
+    cli: CLI, host_factory: Hosts, ssh_key: tuple[Path, str], busybox: Path
+) -> None:
+    host = host_factory("plain")
+    assert host.exec("command -v dockerd").returncode != 0
+    result = _create(cli, "fresh", host, ssh_key[0])
+    assert "Installing Docker..." in result.stderr
+    out = cli.bash(
+        'eval "$(machine env fresh)"\n'
+        f"docker import {busybox} e2e/busybox >/dev/null\n"
+        "docker run --rm e2e/busybox /bin/busybox echo installed\n"
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "installed"
+
+
+def test_changed_host_key_is_refused(
+    cli: CLI, host_factory: Hosts, ssh_key: tuple[Path, str]
+) -> None:
+    host = host_factory("docker")
+    _create(cli, "pinned", host, ssh_key[0])
+    dropin = "/etc/systemd/system/docker.service.d/10-machine.conf"
+    before = host.exec(f"sha256sum {dropin}").stdout
+    host.exec("rm -f /etc/ssh/ssh_host_* && ssh-keygen -A -q && systemctl restart ssh")
+    host.wait_port(22, 10)
+    result = cli("provision", "pinned", check=False)
+    assert result.returncode == 1
+    assert "does not match the one pinned" in result.stderr
+    assert "known_hosts" in result.stderr  # says how to re-pin
+    assert host.exec(f"sha256sum {dropin}").stdout == before
+    ssh = cli("ssh", "pinned", "true", check=False)
+    assert ssh.returncode != 0
+
+
+@pytest.mark.parametrize("problem", ["closed-port", "wrong-key"])
+def test_failed_create_rolls_back(
+    cli: CLI, host_factory: Hosts, ssh_key: tuple[Path, str], tmp_path: Path, problem: str
+) -> None:
+    host = host_factory("docker")
+    if problem == "closed-port":
+        extra = ["--generic-ssh-key", str(ssh_key[0]), "--generic-ssh-port", "2222"]
+    else:
+        from machine import certs
+
+        wrong = tmp_path / "wrong"
+        wrong.write_bytes(certs.ssh_keypair()[0])
+        wrong.chmod(0o600)
+        extra = ["--generic-ssh-key", str(wrong)]
+    started = time.monotonic()
+    result = cli("create", "-d", "generic", "--generic-ip-address", host.ip, *extra,
+                 "--wait-timeout", "8", "broken", check=False)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert 'Error in step "Waiting for SSH to be available"' in result.stderr
+    assert "Removed" in result.stderr
+    assert elapsed < 60
+    assert cli("ls", "-q").stdout == ""
+    assert not (cli.store / "machines/broken").exists()
+    # the same name can be created right after
+    _create(cli, "broken", host, ssh_key[0])
+    assert cli("status", "broken").stdout.strip() == "Running"
