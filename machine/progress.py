@@ -64,7 +64,7 @@ class Progress:
 
     def summary(self) -> str:
         parts = ", ".join(f"{_short(m)} {t:.1f}s" for m, t in self.timings if t >= 0.05)
-        return f"{self.elapsed:.1f}s" + (f" ({parts})" if parts else "")
+        return f"{self.elapsed:.1f}s" + (f": {parts}" if parts else "")
 
 
 def _short(message: str) -> str:

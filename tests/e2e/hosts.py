@@ -191,8 +191,9 @@ class TestHost:
             )
             for extra in (self.merged / "etc/apt/sources.list.d").glob("*"):
                 extra.unlink()
-            self.serve(apt_repo(), 8080)
         self._network()
+        if self.variant == "plain":
+            self.serve(apt_repo(), 8080)
         log = open(self.dir / "console.log", "wb")  # noqa: SIM115 - lives as long as the host
         self.process = subprocess.Popen(
             [
