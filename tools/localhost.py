@@ -3,14 +3,13 @@ busybox image tarball, `down` removes the host. Uses the end-to-end tests' host 
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from machine import certs  # noqa: E402
-from tests.e2e.hosts import TestHost, busybox_tarball  # noqa: E402
+from machine import certs
+from tests.e2e.hosts import TestHost, busybox_tarball
 
 KEY = Path.home() / ".ssh" / "machine-demo"
 HOST = TestHost(name="machine-demo", index=250)

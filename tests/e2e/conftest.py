@@ -1,4 +1,4 @@
-"""Fixtures for end-to-end tests: test hosts, an SSH key, a private store, the CLI as users run it."""
+"""Fixtures for end-to-end tests: test hosts, an SSH key, a private store, the CLI."""
 
 from __future__ import annotations
 
@@ -59,11 +59,16 @@ class CLI:
         env.update(extra)
         return env
 
-    def __call__(self, *args: str, check: bool = True, timeout: float = 600,
-                 **extra: str) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 600, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [MACHINE, *args], capture_output=True, text=True, env=self.env(**extra),
-            timeout=timeout, stdin=subprocess.DEVNULL,
+            [MACHINE, *args],
+            capture_output=True,
+            text=True,
+            env=self.env(**extra),
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -77,8 +82,13 @@ class CLI:
         env = self.env(**extra)
         env["PATH"] = f"{Path(MACHINE).parent}:{env.get('PATH', '')}"
         env["SHELL"] = "/bin/bash"
-        return subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True,
-                              text=True, env=env, timeout=600)
+        return subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
 
 
 @pytest.fixture

@@ -39,8 +39,11 @@ def run(argv: list[str], check: bool = True, **kw: object) -> subprocess.Complet
 
 
 def prerequisites_missing() -> list[str]:
-    missing = [t for t in ("mmdebstrap", "systemd-nspawn", "ip", "dpkg-scanpackages")
-               if shutil.which(t) is None]
+    missing = [
+        t
+        for t in ("mmdebstrap", "systemd-nspawn", "ip", "dpkg-scanpackages")
+        if shutil.which(t) is None
+    ]
     if os.geteuid() != 0:
         missing.append("root")
     return missing
@@ -175,11 +178,17 @@ class TestHost:
         lower = rootfs(self.variant)
         for sub in ("upper", "work", "merged", "docker"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        run([
-            "mount", "-t", "overlay", "overlay", "-o",
-            f"lowerdir={lower},upperdir={self.dir / 'upper'},workdir={self.dir / 'work'}",
-            str(self.merged),
-        ])
+        run(
+            [
+                "mount",
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                f"lowerdir={lower},upperdir={self.dir / 'upper'},workdir={self.dir / 'work'}",
+                str(self.merged),
+            ]
+        )
         ssh_dir = self.merged / "root/.ssh"
         ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         (ssh_dir / "authorized_keys").write_text(authorized_key.strip() + "\n")
@@ -197,13 +206,22 @@ class TestHost:
         log = open(self.dir / "console.log", "wb")  # noqa: SIM115 - lives as long as the host
         self.process = subprocess.Popen(
             [
-                "systemd-nspawn", "-D", str(self.merged), "--boot", "--register=no",
-                "--keep-unit", "--capability=all", "--system-call-filter=add_key keyctl bpf",
+                "systemd-nspawn",
+                "-D",
+                str(self.merged),
+                "--boot",
+                "--register=no",
+                "--keep-unit",
+                "--capability=all",
+                "--system-call-filter=add_key keyctl bpf",
                 f"--network-namespace-path=/run/netns/{self.ns}",
                 f"--bind={self.dir / 'docker'}:/var/lib/docker",
-                "-M", self.name,
+                "-M",
+                self.name,
             ],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         (self.dir / "nspawn.pid").write_text(str(self.process.pid))
@@ -211,8 +229,21 @@ class TestHost:
 
     def _network(self) -> None:
         run(["ip", "netns", "add", self.ns])
-        run(["ip", "link", "add", self.veth, "type", "veth", "peer", "name", "eth0",
-             "netns", self.ns])
+        run(
+            [
+                "ip",
+                "link",
+                "add",
+                self.veth,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                self.ns,
+            ]
+        )
         run(["ip", "addr", "add", f"{self.gateway}/30", "dev", self.veth])
         run(["ip", "link", "set", self.veth, "up"])
         run(["ip", "-n", self.ns, "addr", "add", f"{self.ip}/30", "dev", "eth0"])
@@ -237,10 +268,12 @@ class TestHost:
             except OSError:
                 if time.monotonic() > deadline:
                     console = (self.dir / "console.log").read_text(errors="replace")[-2000:]
-                    raise TimeoutError(f"{self.name}: port {port} not open; console:\n{console}")
+                    raise TimeoutError(
+                        f"{self.name}: port {port} not open; console:\n{console}"
+                    ) from None
                 if self.process is not None and self.process.poll() is not None:
                     console = (self.dir / "console.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"{self.name}: nspawn exited; console:\n{console}")
+                    raise RuntimeError(f"{self.name}: nspawn exited; console:\n{console}") from None
                 time.sleep(0.2)
 
     def exec(self, command: str) -> subprocess.CompletedProcess[str]:
@@ -250,8 +283,20 @@ class TestHost:
         if not leader:
             raise RuntimeError(f"{self.name}: no init process")
         return run(
-            ["nsenter", "-t", leader[0], "-m", "-u", "-i", "-n", "-p", "--",
-             "/bin/sh", "-c", command],
+            [
+                "nsenter",
+                "-t",
+                leader[0],
+                "-m",
+                "-u",
+                "-i",
+                "-n",
+                "-p",
+                "--",
+                "/bin/sh",
+                "-c",
+                command,
+            ],
             check=False,
         )
 

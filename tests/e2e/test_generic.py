@@ -16,8 +16,17 @@ Hosts = Any  # the host_factory fixture: (variant="docker") -> TestHost
 
 def _create(cli: CLI, name: str, host: Any, key: Path, *extra: str) -> Any:
     return cli(
-        "create", "-d", "generic", "--generic-ip-address", host.ip,
-        "--generic-ssh-key", str(key), "--wait-timeout", "120", *extra, name,
+        "create",
+        "-d",
+        "generic",
+        "--generic-ip-address",
+        host.ip,
+        "--generic-ssh-key",
+        str(key),
+        "--wait-timeout",
+        "120",
+        *extra,
+        name,
     )
 
 
@@ -29,8 +38,16 @@ def test_create_env_and_run_a_container(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     host = host_factory("docker")
-    result = _create(cli, "web", host, ssh_key[0], "--engine-label", "x=$(touch /pwned)",
-                     "--engine-label", "tier=e2e")
+    result = _create(
+        cli,
+        "web",
+        host,
+        ssh_key[0],
+        "--engine-label",
+        "x=$(touch /pwned)",
+        "--engine-label",
+        "tier=e2e",
+    )
     assert result.stdout == "", "progress belongs on stderr"
     assert "Provisioning with debian" in result.stderr
     assert "Docker is up and running!" in result.stderr
@@ -60,8 +77,9 @@ def test_create_env_and_run_a_container(
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
 
-    env = dict(line.split("=", 1) for line in cli(
-        "env", "--shell", "dotenv", "web").stdout.splitlines())
+    env = dict(
+        line.split("=", 1) for line in cli("env", "--shell", "dotenv", "web").stdout.splitlines()
+    )
     client = docker.from_env(environment=env)
     assert client.version()["Version"] == lines[0]
     client.close()
@@ -77,8 +95,16 @@ def test_create_env_and_run_a_container(
     config = cli("config", "web").stdout
     assert config.startswith("--tlsverify\n--tlscacert=") and f"-H=tcp://{host.ip}:2376" in config
     ls = cli("ls").stdout.splitlines()
-    assert ls[0].split() == ["NAME", "ACTIVE", "DRIVER", "STATE", "URL", "SWARM", "DOCKER",
-                             "ERRORS"]
+    assert ls[0].split() == [
+        "NAME",
+        "ACTIVE",
+        "DRIVER",
+        "STATE",
+        "URL",
+        "SWARM",
+        "DOCKER",
+        "ERRORS",
+    ]
     row = ls[1].split()
     assert row[:5] == ["web", "-", "generic", "Running", f"tcp://{host.ip}:2376"]
     assert row[5].startswith("v")
@@ -91,8 +117,10 @@ def test_create_env_and_run_a_container(
     assert cli("ssh", "web", "hostname").stdout.strip() == "web"
 
     # provision again: nothing changes, the engine is not restarted, containers keep running
-    cli.bash('eval "$(machine env web)"; docker run -d --name keep e2e/busybox '
-             "/bin/busybox sleep 600 >/dev/null")
+    cli.bash(
+        'eval "$(machine env web)"; docker run -d --name keep e2e/busybox '
+        "/bin/busybox sleep 600 >/dev/null"
+    )
     pid_before = host.exec("systemctl show -p MainPID --value docker").stdout.strip()
     cli("provision", "web")
     pid_after = host.exec("systemctl show -p MainPID --value docker").stdout.strip()
@@ -162,8 +190,18 @@ def test_failed_create_rolls_back(
         wrong.chmod(0o600)
         extra = ["--generic-ssh-key", str(wrong)]
     started = time.monotonic()
-    result = cli("create", "-d", "generic", "--generic-ip-address", host.ip, *extra,
-                 "--wait-timeout", "8", "broken", check=False)
+    result = cli(
+        "create",
+        "-d",
+        "generic",
+        "--generic-ip-address",
+        host.ip,
+        *extra,
+        "--wait-timeout",
+        "8",
+        "broken",
+        check=False,
+    )
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert 'Error in step "Waiting for SSH to be available"' in result.stderr
