@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import MACHINE, median_seconds, verdict  # noqa: E402
+from bench.common import MACHINE, median_seconds, verdict
 
 COUNT = 1000
 
