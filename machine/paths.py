@@ -24,6 +24,7 @@ SSH_KEY = "id_rsa"  # docker-machine's name, whatever the key type, so stored co
 SSH_PUBLIC_KEY = "id_rsa.pub"
 KNOWN_HOSTS = "known_hosts"  # our addition: the pinned SSH host key
 JOURNAL = "journal.json"  # our addition: resources a create made, and its phase
+TLS_CHECK = "tls-check.json"  # our addition: the last good certificate check (tlscheck.py)
 
 # Lock files live beside the machine folders, not inside them, so a create can hold the lock
 # before the folder exists and rm can hold it while the folder goes. Store.List skips dot names.

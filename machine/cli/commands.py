@@ -13,7 +13,6 @@ import click
 import typer
 
 from machine import errors, paths
-from machine.cli.create import require_name
 from machine.store import Store
 
 DEFAULT_NAME = "default"
@@ -88,7 +87,9 @@ def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) ->
     from machine.host import EngineOptions
     from machine.registry import default_registry
 
-    name = require_name(params.get("name"))
+    name = params.get("name")
+    if not name:
+        raise errors.UsageError("Error: No machine name specified")
     registry = default_registry()
     driver_name = params.get("driver") or default_driver(registry.names())
     if not driver_name:
@@ -176,7 +177,7 @@ def env_cmd(
         )
     name = _one_name(ctx, names)
     store = _store(ctx)
-    url, _record, ip = _url_for_env(ctx, store, name)
+    url, ip = _url_for_env(ctx, store, name, "Error checking TLS connection: ")
     variables = [
         ("DOCKER_TLS_VERIFY", "1"),
         ("DOCKER_HOST", url),
@@ -188,48 +189,20 @@ def env_cmd(
     sys.stdout.write(envmod.render(shell, variables, argv))
 
 
-def _url_for_env(ctx: click.Context, store: Store, name: str) -> tuple[str, Any, str]:
-    from machine.ops import driver_for
+def _url_for_env(ctx: click.Context, store: Store, name: str, prefix: str) -> tuple[str, str]:
+    """The engine URL and IP from the record, after the local certificate check."""
+    from machine import tlscheck
     from machine.registry import default_registry
 
     record = store.load(name)
-    from machine.ops import Context
-
-    driver = driver_for(Context(store, default_registry()), record)
+    driver = default_registry().get(record.DriverName).from_json(record.Driver)
     url = driver.url()
     if not url:
         raise errors.HostNotRunning(name)
     ip = driver.endpoint().ip
     if driver.features.provisions_engine:
-        _check_certs(store, name, ip, _globals(ctx).prog)
-    return url, record, ip
-
-
-def _check_certs(store: Store, name: str, ip: str, prog: str) -> None:
-    """The local half of docker-machine's TLS check: right CA, right address, not expired."""
-    from machine import certs
-
-    mdir = store.machine_dir(name)
-    try:
-        ca = (mdir / paths.CA_CERT).read_bytes()
-        cert = (mdir / paths.SERVER_CERT).read_bytes()
-        key = (mdir / paths.SERVER_KEY).read_bytes()
-    except FileNotFoundError as exc:
-        raise errors.CertificateProblem(
-            f"Error checking TLS connection: {exc.filename} is missing",
-            hint=f"You can attempt to regenerate them using '{prog} regenerate-certs {name}'.",
-        ) from None
-    finding = certs.check_server_cert(ca, cert, key, [ip])
-    if finding.problem is not certs.Problem.OK:
-        detail = f" ({finding.detail})" if finding.detail else ""
-        raise errors.CertificateProblem(
-            "Error checking TLS connection: Error checking and/or regenerating the certs: "
-            f'There was an error validating certificates for host "{ip}": the server '
-            f"certificate is {finding.problem.value}{detail}",
-            hint=f"You can attempt to regenerate them using '{prog} regenerate-certs {name}'.\n"
-            "Be advised that this will trigger a Docker daemon restart which might stop "
-            "running containers.",
-        )
+        tlscheck.verify(store.machine_dir(name), ip, name, _globals(ctx).prog, prefix)
+    return url, ip
 
 
 def ls_cmd(
@@ -342,7 +315,7 @@ def config_cmd(
     """Print the connection config for machine."""
     name = _one_name(ctx, names or [])
     store = _store(ctx)
-    url, _record, _ip = _url_for_env(ctx, store, name)
+    url, _ip = _url_for_env(ctx, store, name, "Error running connection boilerplate: ")
     mdir = store.machine_dir(name)
     print(
         f'--tlsverify\n--tlscacert="{mdir / paths.CA_CERT}"\n'

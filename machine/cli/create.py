@@ -12,7 +12,6 @@ from typing import Any
 import click
 
 from machine.cli import driverflags
-from machine.errors import UsageError
 
 # Preferred local default drivers, in order, when neither -d nor $MACHINE_DRIVER names one.
 LOCAL_DEFAULTS = ("kvm", "virtualbox")
@@ -129,9 +128,3 @@ class CreateCommand(click.Command):
         from machine.cli.commands import run_create
 
         run_create(click.get_current_context(), self.driver_class, params)
-
-
-def require_name(name: str | None) -> str:
-    if not name:
-        raise UsageError("Error: No machine name specified")
-    return name

@@ -10,6 +10,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import click
@@ -30,6 +31,20 @@ class Globals:
 
 
 class Group(typer.core.TyperGroup):
+    """Builds each command on first use: turning a typer function into a click command costs
+    ~1 ms per command (annotations evaluated, dataclasses made), and `env` needs only its own."""
+
+    lazy: dict[str, Callable[[], click.Command]]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        lazy = getattr(self, "lazy", {})
+        if cmd_name not in self.commands and cmd_name in lazy:
+            self.add_command(lazy.pop(cmd_name)(), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*self.commands, *getattr(self, "lazy", {})]
+
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
@@ -114,14 +129,35 @@ def _prog_name(argv0: str) -> str:
     return base
 
 
-def build() -> click.Group:
-    from machine.cli import commands
+def _create_command() -> click.Command:
     from machine.cli.create import CreateCommand
 
-    commands.register(app)
-    group = typer.main.get_command(app)
-    assert isinstance(group, click.Group)
-    group.add_command(CreateCommand())
+    return CreateCommand()
+
+
+def build() -> click.Group:
+    from functools import partial
+
+    from machine.cli import commands
+
+    if not app.registered_commands:
+        commands.register(app)
+    infos = list(app.registered_commands)
+    app.registered_commands = []  # the group gets them lazily, below
+    try:
+        group = typer.main.get_command(app)
+    finally:
+        app.registered_commands = infos
+    assert isinstance(group, Group)
+    group.lazy = {"create": _create_command}
+    for info in infos:
+        assert info.name
+        group.lazy[info.name] = partial(
+            typer.main.get_command_from_info,
+            info,
+            pretty_exceptions_short=True,
+            rich_markup_mode=None,
+        )
     return group
 
 
