@@ -8,6 +8,7 @@ change to a file or the address means a full check again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -68,7 +69,5 @@ def verify(machine_dir: Path, address: str, name: str, prog: str, prefix: str) -
         )
     valid_until = certs.load_cert(cert).not_valid_after_utc.timestamp()
     record = {"identity": identity, "valid_until": valid_until}
-    try:
+    with contextlib.suppress(OSError):  # a read-only store works, only without the shortcut
         write_atomic(machine_dir / paths.TLS_CHECK, json.dumps(record) + "\n", PRIVATE_FILE)
-    except OSError:
-        pass  # a read-only store still works, just without the shortcut
