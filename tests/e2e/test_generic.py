@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CLI
+from tests.e2e.conftest import CLI, MACHINE
 
 Hosts = Any  # the host_factory fixture: (variant="docker") -> TestHost
 
@@ -212,3 +212,75 @@ def test_failed_create_rolls_back(
     # the same name can be created right after
     _create(cli, "broken", host, ssh_key[0])
     assert cli("status", "broken").stdout.strip() == "Running"
+
+
+def test_eight_parallel_creates_share_one_ca(
+    cli: CLI, host_factory: Hosts, ssh_key: tuple[Path, str]
+) -> None:
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    from machine import certs
+
+    with ThreadPoolExecutor(8) as pool:
+        hosts = list(pool.map(lambda _: host_factory("docker"), range(8)))
+    assert not cli.store.exists()
+    procs = [
+        subprocess.Popen(
+            [
+                MACHINE,
+                "create",
+                "-d",
+                "generic",
+                "--generic-ip-address",
+                h.ip,
+                "--generic-ssh-key",
+                str(ssh_key[0]),
+                "--wait-timeout",
+                "180",
+                f"p{i}",
+            ],
+            env=cli.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, h in enumerate(hosts)
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    ca_pem = (cli.store / "certs/ca.pem").read_bytes()
+    ca = certs.load_cert(ca_pem)
+    client = certs.load_cert((cli.store / "certs/cert.pem").read_bytes())
+    assert certs.signed_by(client, ca)
+    for i in range(8):
+        mdir = cli.store / f"machines/p{i}"
+        assert (mdir / "ca.pem").read_bytes() == ca_pem
+        assert certs.signed_by(certs.load_cert((mdir / "server.pem").read_bytes()), ca)
+        json.loads((mdir / "config.json").read_text())
+    leftovers = [p for p in cli.store.rglob("*") if ".tmp" in p.name]
+    assert leftovers == []
+    rows = cli("ls").stdout.splitlines()[1:]
+    assert sorted(r.split()[0] for r in rows) == [f"p{i}" for i in range(8)]
+    assert all(r.split()[3] == "Running" for r in rows)
+    for i in range(8):
+        out = cli.bash(f'eval "$(machine env p{i})"; docker info --format "{{{{.Name}}}}"')
+        assert out.stdout.strip() == f"p{i}", out.stderr
+
+
+def test_non_root_user_with_sudo(cli: CLI, host_factory: Hosts, ssh_key: tuple[Path, str]) -> None:
+    host = host_factory("docker")
+    setup = host.exec(
+        "useradd -m -s /bin/bash deploy && "
+        "echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy && "
+        "install -d -m 700 -o deploy -g deploy /home/deploy/.ssh && "
+        "install -m 600 -o deploy -g deploy /root/.ssh/authorized_keys /home/deploy/.ssh/"
+    )
+    assert setup.returncode == 0, setup.stderr
+    _create(cli, "asuser", host, ssh_key[0], "--generic-ssh-user", "deploy")
+    assert cli("ssh", "asuser", "id", "-un").stdout.strip() == "deploy"
+    out = cli.bash('eval "$(machine env asuser)"; docker info --format "{{.Name}}"')
+    assert out.stdout.strip() == "asuser", out.stderr
+    key_mode = host.exec("stat -c %a /etc/docker/server-key.pem").stdout.strip()
+    assert key_mode == "600"
