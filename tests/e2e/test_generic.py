@@ -248,7 +248,7 @@ def test_eight_parallel_creates_share_one_ca(
         for i, h in enumerate(hosts)
     ]
     for proc in procs:
-        out, err = proc.communicate(timeout=600)
+        _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
     ca_pem = (cli.store / "certs/ca.pem").read_bytes()
     ca = certs.load_cert(ca_pem)
