@@ -167,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = "-D" in args or "--debug" in args or bool(os.environ.get("MACHINE_DEBUG"))
     try:
         group = build()
-        group.main(args=args, prog_name=prog, standalone_mode=False)
+        code = group.main(args=args, prog_name=prog, standalone_mode=False)
+        if isinstance(code, int):  # click returns Exit's code instead of raising it here
+            return code
     except errors.MachineError as exc:
         _report(exc.message, exc.hint, debug, exc)
         return exc.exit_code

@@ -115,6 +115,10 @@ def test_create_env_and_run_a_container(
     assert cli("ssh", "web", "false", check=False).returncode == 1
     assert cli("ssh", "web", "exit", "7", check=False).returncode == 7
     assert cli("ssh", "web", "hostname").stdout.strip() == "web"
+    # without OpenSSH (or with --native-ssh) paramiko runs the command, same exit code
+    assert cli("--native-ssh", "ssh", "web", "exit 5", check=False).returncode == 5
+    assert cli("--native-ssh", "ssh", "web", "echo", "native").stdout == "native\n"
+    assert cli("version", "web").stdout.strip() == lines[0]
 
     # provision again: nothing changes, the engine is not restarted, containers keep running
     cli.bash(
@@ -284,3 +288,44 @@ def test_non_root_user_with_sudo(cli: CLI, host_factory: Hosts, ssh_key: tuple[P
     assert out.stdout.strip() == "asuser", out.stderr
     key_mode = host.exec("stat -c %a /etc/docker/server-key.pem").stdout.strip()
     assert key_mode == "600"
+
+
+def test_interrupted_create_rolls_back(
+    cli: CLI, host_factory: Hosts, ssh_key: tuple[Path, str]
+) -> None:
+    import signal
+    import subprocess
+
+    host = host_factory("docker")
+    proc = subprocess.Popen(
+        [
+            MACHINE,
+            "create",
+            "-d",
+            "generic",
+            "--generic-ip-address",
+            host.ip,
+            "--generic-ssh-key",
+            str(ssh_key[0]),
+            "--generic-ssh-port",
+            "2222",
+            "--wait-timeout",
+            "300",
+            "intr",
+        ],
+        env=cli.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not (cli.store / "machines/intr/config.json").exists():
+        assert time.monotonic() < deadline, "create never saved its record"
+        time.sleep(0.05)
+    time.sleep(1)  # now inside "Waiting for SSH"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    assert "interrupted" in err and "Removed" in err
+    assert not (cli.store / "machines/intr").exists()
+    assert cli("ls", "-q").stdout == ""
