@@ -30,25 +30,24 @@ class Family:
     ids: tuple[str, ...]  # os-release IDs this family claims
     init: str
     install_packages: Callable[[OSRelease], list[str]]
+    package_install: str  # the package manager's install command, for what the script needs
 
     def install_commands(self, osr: OSRelease, install_url: str) -> list[str]:
         """Commands (run as root) that install the engine and leave it enabled."""
         if install_url:
-            return [WAIT_FOR_CLOUD_INIT, *_from_script(install_url)]
+            return [WAIT_FOR_CLOUD_INIT, *self._from_script(install_url)]
         return [WAIT_FOR_CLOUD_INIT, *self.install_packages(osr)]
 
-
-_SCRIPT = "/tmp/machine-install-docker.sh"
-
-
-def _from_script(url: str) -> list[str]:
-    q = quote(url)
-    return [
-        f"if command -v curl >/dev/null 2>&1; then curl -fsSL {q} -o {_SCRIPT}; "
-        f"else wget -qO {_SCRIPT} {q}; fi",
-        f"sh {_SCRIPT}",
-        f"rm -f {_SCRIPT}",
-    ]
+    def _from_script(self, url: str) -> list[str]:
+        # A private temporary file (mktemp), never a fixed /tmp name another user could plant.
+        q = quote(url)
+        return [
+            "command -v curl >/dev/null 2>&1 || command -v wget >/dev/null 2>&1 || "
+            f"{self.package_install} curl",
+            "f=$(mktemp) && { if command -v curl >/dev/null 2>&1; then curl -fsSL "
+            f'{q} -o "$f"; else wget -qO "$f" {q}; fi; }} && sh "$f"; rc=$?; rm -f "$f"; '
+            "exit $rc",
+        ]
 
 
 # apt waits for the dpkg lock itself (no "Could not get lock" text matching, any locale).
@@ -84,21 +83,35 @@ def _alpine(osr: OSRelease) -> list[str]:
 
 
 FAMILIES: tuple[Family, ...] = (
-    Family("debian", ("debian", "ubuntu", "raspbian", "linuxmint", "pop"), SYSTEMD, _debian),
+    Family(
+        "debian",
+        ("debian", "ubuntu", "raspbian", "linuxmint", "pop"),
+        SYSTEMD,
+        _debian,
+        f"{_APT} update && {_APT} install -y --no-install-recommends",
+    ),
     Family(
         "redhat",
         ("rhel", "centos", "fedora", "rocky", "almalinux", "ol", "amzn"),
         SYSTEMD,
         _redhat,
+        "yum install -y",
     ),
     Family(
         "SUSE",
         ("suse", "opensuse", "opensuse-leap", "opensuse-tumbleweed", "sles", "sled"),
         SYSTEMD,
         _suse,
+        "zypper --non-interactive install",
     ),
-    Family("arch", ("arch", "manjaro", "endeavouros"), SYSTEMD, _arch),
-    Family("alpine", ("alpine",), OPENRC, _alpine),
+    Family(
+        "arch",
+        ("arch", "manjaro", "endeavouros"),
+        SYSTEMD,
+        _arch,
+        "pacman -Sy --noconfirm --needed",
+    ),
+    Family("alpine", ("alpine",), OPENRC, _alpine, "apk add --no-cache"),
 )
 
 

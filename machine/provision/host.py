@@ -26,13 +26,14 @@ class RootShell:
     remote: Remote
     is_root: bool
     transcript: list[str] = field(default_factory=list)
+    _made_dirs: set[str] = field(default_factory=set)
 
     def wrap(self, command: str) -> str:
         if self.is_root:
             return command
         return f"sudo -n sh -c {quote(command)}"
 
-    def run(self, command: str, what: str = "") -> Result:
+    def run(self, command: str) -> Result:
         self.transcript.append(command)
         return self.remote.run(self.wrap(command))
 
@@ -48,7 +49,9 @@ class RootShell:
         self.transcript.append(f"put {path} {mode:04o}")
         parent = posixpath.dirname(path)
         if self.is_root:
-            self.remote.run(f"mkdir -p {quote(parent)}")
+            if parent not in self._made_dirs:
+                self.remote.run(f"mkdir -p {quote(parent)}")
+                self._made_dirs.add(parent)
             self.remote.put(path, data, mode)
             return
         tmp = self.remote.run("mktemp -d").stdout.strip()

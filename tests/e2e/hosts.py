@@ -28,8 +28,9 @@ SUBNET_PREFIX = "10.231"
 
 BASE_PACKAGES = "systemd,systemd-sysv,openssh-server,dbus,iproute2,ca-certificates,sudo"
 VARIANTS = {
-    # engine preinstalled; its .debs are kept to serve as the local apt repository
-    "docker": BASE_PACKAGES + ",docker.io",
+    # engine preinstalled; its .debs are kept to serve as the local apt repository (curl is
+    # there for hosts that install the engine with a script and must fetch it first)
+    "docker": BASE_PACKAGES + ",docker.io,curl",
     "plain": BASE_PACKAGES,
 }
 
@@ -70,6 +71,11 @@ def rootfs(variant: str) -> Path:
         if (target / ".complete").exists():
             return target
         shutil.rmtree(target, ignore_errors=True)
+        for stale in CACHE.glob(f"rootfs-{variant}-*"):  # builds of older recipes
+            shutil.rmtree(stale, ignore_errors=True)
+        if variant == "docker":
+            for stale in CACHE.glob("apt-repo-*"):
+                shutil.rmtree(stale, ignore_errors=True)
         tar = CACHE / f"rootfs-{variant}.tar"
         argv = ["mmdebstrap", "--variant=minbase", f"--include={VARIANTS[variant]}"]
         if variant == "docker":

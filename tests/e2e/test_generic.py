@@ -161,6 +161,30 @@ def test_create_installs_the_engine_from_packages(
     assert out.stdout.strip() == "installed"
 
 
+def test_create_installs_the_engine_with_an_install_script(
+    cli: CLI, host_factory: Hosts, ssh_key: tuple[Path, str], tmp_path: Path
+) -> None:
+    host = host_factory("plain")
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    # stands in for get.docker.com: installs the engine from the host's package sources
+    (scripts / "install.sh").write_text(
+        "#!/bin/sh\nset -e\napt-get update -q\n"
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io\n"
+        "touch /root/installed-by-script\n"
+    )
+    host.serve(scripts, 8081)
+    url = f"http://{host.gateway}:8081/install.sh"
+    result = _create(cli, "scripted", host, ssh_key[0], "--engine-install-url", url)
+    assert "Installing Docker..." in result.stderr
+    assert host.exec("test -e /root/installed-by-script").returncode == 0
+    assert host.exec("command -v curl").returncode == 0  # fetched with curl it installed
+    record = json.loads(cli("inspect", "scripted").stdout)
+    assert record["HostOptions"]["EngineOptions"]["InstallURL"] == url
+    out = cli.bash('eval "$(machine env scripted)"; docker info --format "{{.Name}}"')
+    assert out.stdout.strip() == "scripted", out.stderr
+
+
 def test_changed_host_key_is_refused(
     cli: CLI, host_factory: Hosts, ssh_key: tuple[Path, str]
 ) -> None:

@@ -88,7 +88,7 @@ def test_installs_from_distribution_packages_when_missing() -> None:
 
 def test_install_script_url_is_quoted() -> None:
     cmds = families.FAMILIES[0].install_commands(parse(DEBIAN), "https://x/y?a=1;reboot")
-    assert "'https://x/y?a=1;reboot'" in cmds[1]
+    assert "'https://x/y?a=1;reboot'" in cmds[2]
 
 
 def test_non_root_uses_sudo_and_stages_files() -> None:
