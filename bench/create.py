@@ -15,11 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from machine import certs, ops  # noqa: E402
-from machine.progress import Progress  # noqa: E402
-from machine.registry import Registry  # noqa: E402
-from machine.store import Store  # noqa: E402
-from tests.e2e.hosts import TestHost  # noqa: E402
+from machine import certs, ops
+from machine.progress import Progress
+from machine.registry import Registry
+from machine.store import Store
+from tests.e2e.hosts import TestHost
 
 PROVISION_PHASES = (
     "Detecting the provisioner...",
