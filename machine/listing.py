@@ -151,7 +151,8 @@ def table(items: list[Row]) -> str:
         (r.Name, r.Active, r.DriverName, r.State, r.URL, r.Swarm, r.DockerVersion, r.Error)
         for r in items
     ]
-    widths = [max(5, *(len(line[i]) for line in lines)) + 3 for i in range(len(HEADERS) - 1)]
+    # Go's minwidth includes the padding: a cell is max(5, widest text + 3) wide.
+    widths = [max(5, max(len(line[i]) for line in lines) + 3) for i in range(len(HEADERS) - 1)]
     out = []
     for line in lines:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(line[:-1])]

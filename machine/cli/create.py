@@ -120,7 +120,7 @@ class CreateCommand(click.Command):
         if self.driver_class is not None:
             self.params += driverflags.options(self.driver_class.Config)
         else:
-            for cls in registry.load_all(warn=False).values():
+            for cls in registry.load_all(warn=True).values():
                 self.params += driverflags.options(cls.Config)
         return super().parse_args(ctx, args)
 

@@ -137,6 +137,12 @@ def test_create_env_and_run_a_container(
     cli("regenerate-certs", "-f", "web")
     assert (cli.store / "machines/web/server.pem").read_bytes() != old_cert
     assert cli.bash('eval "$(machine env web)"; docker version >/dev/null').returncode == 0
+    # --client-certs: a new CA and client cert for the store, installed on the machine
+    old_ca = (cli.store / "certs/ca.pem").read_bytes()
+    cli("regenerate-certs", "-f", "--client-certs", "web")
+    assert (cli.store / "certs/ca.pem").read_bytes() != old_ca
+    assert (cli.store / "machines/web/ca.pem").read_bytes() != old_ca
+    assert cli.bash('eval "$(machine env web)"; docker version >/dev/null').returncode == 0
 
     # rm -y removes the record, keys and TLS files
     removed = cli("rm", "-y", "web")

@@ -1,0 +1,89 @@
+"""`ls` rows: batched states per driver, the command-wide deadline, records that fail to load."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from machine import listing, ops
+from machine.driver import Driver, State
+from machine.host import HostRecord
+from machine.progress import Progress
+from machine.registry import Registry
+from machine.store import Store
+from machine.testing import FakeDriver
+
+release = threading.Event()
+
+
+class SlowDriver(FakeDriver):
+    """Answers state only when the test lets it (a backend that hangs)."""
+
+    name = "slow"
+
+    def state(self) -> State:
+        release.wait(30)
+        return State.RUNNING
+
+
+class CountingDriver(FakeDriver):
+    name = "counting"
+    batches: list[int] = []  # noqa: RUF012 - read by the test
+
+    @classmethod
+    def states(cls, drivers: Sequence[Driver]) -> list[State]:
+        cls.batches.append(len(drivers))
+        return [State.STOPPED for _ in drivers]
+
+
+def context(root: Path) -> ops.Context:
+    registry = Registry(_loaded={"slow": SlowDriver, "counting": CountingDriver})
+    return ops.Context(Store(root), registry, Progress(quiet=True))
+
+
+def save(ctx: ops.Context, name: str, driver: str) -> None:
+    ctx.store.save(HostRecord(Name=name, DriverName=driver, Driver={"MachineName": name}))
+
+
+def test_deadline_turns_silent_machines_into_timeout_rows(store_root: Path) -> None:
+    ctx = context(store_root)
+    save(ctx, "hangs", "slow")
+    save(ctx, "quick", "counting")
+    try:
+        rows = {r.Name: r for r in listing.rows(ctx, timeout=0.3)}
+    finally:
+        release.set()
+    assert rows["hangs"].State == "Timeout"
+    assert rows["hangs"].URL == ""
+    assert rows["quick"].State == "Stopped"
+
+
+def test_states_are_asked_in_one_batch_per_driver(store_root: Path) -> None:
+    ctx = context(store_root)
+    CountingDriver.batches.clear()
+    for i in range(5):
+        save(ctx, f"m{i}", "counting")
+    rows = listing.rows(ctx, timeout=5)
+    assert [r.State for r in rows] == ["Stopped"] * 5
+    assert CountingDriver.batches == [5]
+
+
+def test_unknown_driver_row(store_root: Path) -> None:
+    ctx = context(store_root)
+    save(ctx, "orphan", "vanished")
+    (row,) = listing.rows(ctx, timeout=5)
+    assert (row.DriverName, row.State) == ("not found", "Error")
+    assert 'Driver "vanished" not found' in row.Error
+
+
+def test_table_layout_is_tabwriters() -> None:
+    rows = [
+        listing.Row(
+            Name="a", DriverName="none", State="Running", URL="tcp://h:1", DockerVersion="Unknown"
+        )
+    ]
+    assert listing.table(rows) == (
+        "NAME   ACTIVE   DRIVER   STATE     URL         SWARM   DOCKER    ERRORS\n"
+        "a      -        none     Running   tcp://h:1           Unknown   \n"
+    )
