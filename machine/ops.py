@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ def create(ctx: Context, opts: CreateOptions) -> HostRecord:
 
     if store.exists(opts.name):
         raise HostAlreadyExists(opts.name)
-    with store.locked(opts.name, timeout=2.0):
+    with store.locked(opts.name, timeout=2.0), _finishing(progress):
         if store.exists(opts.name):  # made by another process while we waited
             raise HostAlreadyExists(opts.name)
         _bootstrap_certs(store)
@@ -123,7 +124,6 @@ def create(ctx: Context, opts: CreateOptions) -> HostRecord:
             progress.finish()
             raise _rollback(ctx, opts, driver, journal, exc) from exc
         journal.finish(READY)
-    progress.finish()
     return record
 
 
@@ -342,15 +342,13 @@ def _provision(
 
 
 def provision_machine(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> Any:
-    with ctx.store.locked(name):
+    with ctx.store.locked(name), _finishing(ctx.progress):
         record, driver = load(ctx, name)
         if not driver.features.provisions_engine:
             raise NotSupported(f'Machine "{name}" ({record.DriverName}) has no host to provision')
         _require_running(name, driver)
         deadline = time.monotonic() + wait_timeout
-        outcome = _provision(ctx, record, driver, deadline, None, new_server_cert=False)
-    ctx.progress.finish()
-    return outcome
+        return _provision(ctx, record, driver, deadline, None, new_server_cert=False)
 
 
 def regenerate_client_certs(ctx: Context) -> None:
@@ -360,7 +358,7 @@ def regenerate_client_certs(ctx: Context) -> None:
 
 def regenerate_certs(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> None:
     """A new server cert for `name`, installed by a provisioning pass."""
-    with ctx.store.locked(name):
+    with ctx.store.locked(name), _finishing(ctx.progress):
         record, driver = load(ctx, name)
         if not driver.features.provisions_engine:
             raise NotSupported(f'Machine "{name}" ({record.DriverName}) has no certificates')
@@ -368,7 +366,15 @@ def regenerate_certs(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT
         ctx.progress.phase("Regenerating TLS certificates")
         deadline = time.monotonic() + wait_timeout
         _provision(ctx, record, driver, deadline, None, new_server_cert=True)
-    ctx.progress.finish()
+
+
+@contextlib.contextmanager
+def _finishing(progress: Progress) -> Iterator[None]:
+    """Stop the progress display however the block ends (a spinner must not outlive it)."""
+    try:
+        yield
+    finally:
+        progress.finish()
 
 
 def _require_running(name: str, driver: Driver) -> None:

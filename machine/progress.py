@@ -12,16 +12,17 @@ from typing import Any, TextIO
 
 
 class Progress:
-    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False, prefix: str = "") -> None:
         self.stream = stream or sys.stderr
         self.quiet = quiet
+        self.prefix = prefix  # "(name) " when several machines report at once
         self.timings: list[tuple[str, float]] = []
         self._current: str | None = None
         self._started = time.monotonic()
         self._phase_started = self._started
         self._status: Any = None
         self._console: Any = None
-        if not quiet and self.stream.isatty():
+        if not quiet and not prefix and self.stream.isatty():
             from rich.console import Console
 
             self._console = Console(file=self.stream)
@@ -41,11 +42,11 @@ class Progress:
                 self._status.update(message)
             self._console.print(message, highlight=False)
         else:
-            print(message, file=self.stream, flush=True)
+            print(f"{self.prefix}{message}", file=self.stream, flush=True)
 
     def note(self, message: str) -> None:
         if not self.quiet:
-            print(message, file=self.stream, flush=True)
+            print(f"{self.prefix}{message}", file=self.stream, flush=True)
 
     def _close_phase(self) -> None:
         if self._current is not None:

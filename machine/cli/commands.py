@@ -27,12 +27,17 @@ def _store(ctx: click.Context) -> Store:
     return Store(g.storage_path, prog=g.prog)
 
 
-def _context(ctx: click.Context, quiet: bool = False) -> Any:
+def _context(ctx: click.Context, quiet: bool = False, prefix: str = "") -> Any:
     from machine.ops import Context
     from machine.progress import Progress
     from machine.registry import default_registry
 
-    return Context(_store(ctx), default_registry(), Progress(quiet=quiet))
+    return Context(_store(ctx), default_registry(), Progress(quiet=quiet, prefix=prefix))
+
+
+def _contexts(ctx: click.Context, names: list[str]) -> Any:
+    """One context per machine; their progress lines carry "(name) " when there are several."""
+    return {n: _context(ctx, prefix=f"({n}) " if len(names) > 1 else "") for n in names}
 
 
 def _one_name(ctx: click.Context, names: list[str]) -> str:
@@ -376,8 +381,9 @@ def provision_cmd(
     """Re-provision existing machines."""
     from machine import ops
 
-    c = _context(ctx)
-    _for_each(_names(ctx, names or []), lambda name: ops.provision_machine(c, name))
+    targets = _names(ctx, names or [])
+    contexts = _contexts(ctx, targets)
+    _for_each(targets, lambda name: ops.provision_machine(contexts[name], name))
 
 
 def regenerate_certs_cmd(
@@ -398,10 +404,10 @@ def regenerate_certs_cmd(
         answer = input("Regenerate TLS machine certs?  Warning: this is irreversible. (y/n): ")
         if not answer.lower().startswith("y"):
             return
-    c = _context(ctx)
+    contexts = _contexts(ctx, targets)
     if client_certs:
-        ops.regenerate_client_certs(c)
-    _for_each(targets, lambda name: ops.regenerate_certs(c, name))
+        ops.regenerate_client_certs(contexts[targets[0]])
+    _for_each(targets, lambda name: ops.regenerate_certs(contexts[name], name))
 
 
 def ssh_cmd(
