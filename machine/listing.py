@@ -63,6 +63,8 @@ def rows(ctx: Context, timeout: float, query_engines: bool = True) -> list[Row]:
         in_progress = _creating(store, name)
         if in_progress:
             row.State = in_progress
+            if in_progress == State.ERROR.value:
+                row.Error = f"creating it did not finish; remove it with `rm -f {name}`"
             continue
         try:
             row.URL = driver.url()

@@ -32,6 +32,10 @@ class Family:
     install_packages: Callable[[OSRelease], list[str]]
     package_install: str  # the package manager's install command, for what the script needs
 
+    def label(self, osr: OSRelease) -> str:
+        """docker-machine's provisioner name for this OS ("Provisioning with LABEL...")."""
+        return _LABELS.get(osr.id, self.name)
+
     def install_commands(self, osr: OSRelease, install_url: str) -> list[str]:
         """Commands (run as root) that install the engine and leave it enabled."""
         if install_url:
@@ -81,6 +85,16 @@ def _arch(osr: OSRelease) -> list[str]:
 def _alpine(osr: OSRelease) -> list[str]:
     return ["apk add --no-cache docker", "rc-update add docker default"]
 
+
+# Where docker-machine named the provisioner after the distribution rather than the family.
+_LABELS = {
+    "ubuntu": "ubuntu(systemd)",
+    "centos": "centos",
+    "fedora": "fedora",
+    "ol": "ol",
+    "amzn": "amzn",
+    "rocky": "rocky",
+}
 
 FAMILIES: tuple[Family, ...] = (
     Family(

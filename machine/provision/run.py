@@ -101,11 +101,11 @@ def provision(remote: Remote, plan: Plan, step: Step = lambda message: None) -> 
             hint="Log in as root, or install sudo and allow the user passwordless sudo.",
         )
     family = families.detect(facts.os)
-    step(f"Provisioning with {family.name}...")
+    step(f"Provisioning with {family.label(facts.os)}...")
     shell = RootShell(remote, is_root=facts.uid == 0)
     if facts.uid != 0:
         shell.check("true", "passwordless sudo (sudo -n true)")
-    outcome = Outcome(family=family.name, transcript=shell.transcript)
+    outcome = Outcome(family=family.label(facts.os), transcript=shell.transcript)
 
     _set_hostname(shell, facts, plan.hostname)
     dockerd = facts.dockerd

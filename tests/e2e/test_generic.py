@@ -47,6 +47,18 @@ def test_create_env_and_run_a_container(
         "x=$(touch /pwned)",
         "--engine-label",
         "tier=e2e",
+        "--engine-insecure-registry",
+        "reg.test:5000",
+        "--engine-registry-mirror",
+        "https://mirror.test",
+        "--engine-env",
+        "HTTP_PROXY=http://proxy.test:3128",
+        "--engine-opt",
+        "debug",
+        "--engine-storage-driver",
+        "overlay2",
+        "--tls-san",
+        "web.example.test",
     )
     assert result.stdout == "", "progress belongs on stderr"
     assert "Provisioning with debian" in result.stderr
@@ -69,6 +81,21 @@ def test_create_env_and_run_a_container(
     assert "x=$(touch /pwned)" in labels
     assert "provider=generic" in labels and "tier=e2e" in labels
     assert host.exec("test -e /pwned; echo $?").stdout.strip() == "1"
+
+    # every --engine-* option reached the daemon
+    info = json.loads(
+        cli.bash('eval "$(machine env web)"; docker info --format "{{json .}}"').stdout
+    )
+    assert info["RegistryConfig"]["IndexConfigs"]["reg.test:5000"]["Secure"] is False
+    assert info["RegistryConfig"]["Mirrors"] == ["https://mirror.test/"]
+    assert info["HttpProxy"] == "http://proxy.test:3128"
+    assert info["Debug"] is True
+    assert info["Driver"] == "overlay2"
+    from machine import certs
+
+    server = certs.load_cert((cli.store / "machines/web/server.pem").read_bytes())
+    assert {"web.example.test", host.ip, "web", "localhost"} <= certs.cert_sans(server)
+    assert result.stderr.count("Provisioning with debian...") == 1
 
     # docker-py with the same environment. requests lets $REQUESTS_CA_BUNDLE override the
     # CA docker-py passes (psf/requests#3829), so clear it as a user of docker-py must.

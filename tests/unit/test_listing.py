@@ -87,3 +87,17 @@ def test_table_layout_is_tabwriters() -> None:
         "NAME   ACTIVE   DRIVER   STATE     URL         SWARM   DOCKER    ERRORS\n"
         "a      -        none     Running   tcp://h:1           Unknown   \n"
     )
+
+
+def test_create_in_progress_and_half_created_machines(store_root: Path) -> None:
+    from machine.journal import Journal
+
+    ctx = context(store_root)
+    save(ctx, "busy", "counting")
+    Journal.start(ctx.store.machine_dir("busy"))  # phase "creating"
+    with ctx.store.locked("busy"):
+        (row,) = listing.rows(ctx, timeout=5)
+        assert row.State == "Creating"
+    # the creating process died (lock released, journal never finished): an Error row
+    (row,) = listing.rows(ctx, timeout=5)
+    assert row.State == "Error"
