@@ -103,17 +103,31 @@ def make_ca(org: str, now: dt.datetime | None = None) -> KeyPair:
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), key_to_pem(key))
 
 
-def make_client(ca: KeyPair, org: str, now: dt.datetime | None = None) -> KeyPair:
+def _issue(
+    ca: KeyPair,
+    org: str,
+    usage: x509.ObjectIdentifier,
+    encipher: bool,
+    sans: list[x509.GeneralName] | None,
+    now: dt.datetime | None,
+) -> KeyPair:
+    """A new key and a leaf certificate for it, signed by `ca`, for one extended key usage."""
     ca_cert, ca_key = load_cert(ca.cert_pem), load_key(ca.key_pem)
     key = new_key()
-    cert = (
+    builder = (
         _builder(org, ca_cert.subject, key.public_key(), now)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False, encipher=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
+        .add_extension(_key_usage(cert_sign=False, encipher=encipher), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     )
+    if sans is not None:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), key_to_pem(key))
+
+
+def make_client(ca: KeyPair, org: str, now: dt.datetime | None = None) -> KeyPair:
+    return _issue(ca, org, ExtendedKeyUsageOID.CLIENT_AUTH, False, None, now)
 
 
 def san_entries(hosts: list[str]) -> list[x509.GeneralName]:
@@ -132,17 +146,7 @@ def san_entries(hosts: list[str]) -> list[x509.GeneralName]:
 
 
 def make_server(ca: KeyPair, org: str, hosts: list[str], now: dt.datetime | None = None) -> KeyPair:
-    ca_cert, ca_key = load_cert(ca.cert_pem), load_key(ca.key_pem)
-    key = new_key()
-    cert = (
-        _builder(org, ca_cert.subject, key.public_key(), now)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False, encipher=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(san_entries(hosts)), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), key_to_pem(key))
+    return _issue(ca, org, ExtendedKeyUsageOID.SERVER_AUTH, True, san_entries(hosts), now)
 
 
 def is_expired(cert_pem: bytes, now: dt.datetime | None = None) -> bool:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from machine import paths
 from machine.driver import CreateRequest, Driver, Endpoint, State
@@ -29,6 +29,12 @@ from machine.journal import FAILED, READY, Journal
 from machine.progress import Progress
 from machine.registry import Registry
 from machine.store import Store, validate_name
+
+if TYPE_CHECKING:  # imported lazily at run time: env/ls must not pay for ssh or TLS modules
+    from machine.dockerapi import TLSFiles
+    from machine.engine import EngineConfig
+    from machine.provision.run import Outcome
+    from machine.ssh import Target
 
 DEFAULT_WAIT = 180.0  # seconds create waits for SSH and for the engine (docker-machine: 60×3 s)
 
@@ -212,7 +218,7 @@ def _bootstrap_certs(store: Store, regenerate: bool = False) -> None:
 # --- provisioning (create's second half, `provision`, `regenerate-certs`) --------------------
 
 
-def ssh_target(store: Store, name: str, ep: Endpoint) -> Any:
+def ssh_target(store: Store, name: str, ep: Endpoint) -> Target:
     from machine import ssh
 
     return ssh.Target(
@@ -265,7 +271,7 @@ def _expires_soon(cert_pem: bytes) -> bool:
     return certs.is_expired(cert_pem, dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
 
 
-def engine_config(record: HostRecord, ep: Endpoint) -> Any:
+def engine_config(record: HostRecord, ep: Endpoint) -> EngineConfig:
     from machine.engine import EngineConfig
 
     eo = record.HostOptions.EngineOptions
@@ -285,7 +291,7 @@ def engine_config(record: HostRecord, ep: Endpoint) -> Any:
     )
 
 
-def tls_files(store: Store, name: str) -> Any:
+def tls_files(store: Store, name: str) -> TLSFiles:
     from machine.dockerapi import TLSFiles
 
     mdir = store.machine_dir(name)
@@ -301,7 +307,7 @@ def _provision(
     deadline: float,
     journal: Journal | None,
     new_server_cert: bool,
-) -> Any:
+) -> Outcome:
     from machine import dockerapi, ssh
     from machine.provision.run import Plan, provision
 
@@ -341,7 +347,7 @@ def _provision(
     return outcome
 
 
-def provision_machine(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> Any:
+def provision_machine(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> Outcome:
     with ctx.store.locked(name), _finishing(ctx.progress):
         record, driver = load(ctx, name)
         if not driver.features.provisions_engine:
@@ -417,7 +423,7 @@ def set_driver_state(ctx: Context, record: HostRecord, driver: Driver) -> HostRe
     return new
 
 
-def ssh_endpoint(ctx: Context, name: str) -> tuple[HostRecord, Driver, Any]:
+def ssh_endpoint(ctx: Context, name: str) -> tuple[HostRecord, Driver, Target]:
     record, driver = load(ctx, name)
     if not driver.features.provisions_engine:
         raise NotSupported(f'Machine "{name}" ({record.DriverName}) has no SSH endpoint')

@@ -1,0 +1,89 @@
+"""The promises every registered driver keeps, checked against each driver's backend.
+
+A newly registered driver fails here until it is given a backend below: that is on purpose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from machine.driver import BaseConfig, CreateRequest, Driver, State
+from machine.registry import Registry
+
+pytestmark = pytest.mark.backend
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again when the socket goes
+
+
+def _generic(tmp: Path) -> dict[str, Any]:
+    from machine import certs
+
+    key = tmp / "user-key"
+    key.write_bytes(certs.ssh_keypair()[0])
+    key.chmod(0o600)
+    return {"IPAddress": "127.0.0.1", "SSHPort": _closed_port(), "SSHKey": str(key)}
+
+
+# driver name -> config values that point it at its backend (only ever local addresses)
+BACKENDS: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "none": lambda tmp: {"URL": "tcp://127.0.0.1:2376"},
+    "generic": _generic,
+}
+
+REGISTRY = Registry()
+
+
+@pytest.mark.parametrize("name", REGISTRY.names())
+def test_driver_contract(name: str, tmp_path: Path) -> None:
+    assert name in BACKENDS, f"driver {name!r} has no backend in the contract suite"
+    cls = REGISTRY.get(name)
+    assert issubclass(cls.Config, BaseConfig)
+    machine_dir = tmp_path / "machines" / "c1"
+    machine_dir.mkdir(parents=True)
+    config = cls.Config(**BACKENDS[name](tmp_path), MachineName="c1", StorePath=str(tmp_path))
+    driver = cls(config)
+    driver.pre_create_check()
+    recorded: list[tuple[str, str]] = []
+    driver.create(
+        CreateRequest(
+            machine_dir,
+            machine_dir / "id_rsa",
+            "",
+            2376,
+            record=lambda kind, ident: recorded.append((kind, ident)),
+        )
+    )
+
+    # the persisted state is the flat JSON of BaseConfig's fields plus the driver's own
+    data = driver.to_json()
+    assert {f.name for f in dataclasses.fields(BaseConfig)} <= set(data)
+    again = cls.from_json(data)
+    assert again.to_json() == data
+
+    ep = again.endpoint()
+    assert ep.ip and 0 < ep.engine_port < 65536
+    if cls.features.provisions_engine:
+        assert ep.ssh_host and ep.ssh_user and 0 < ep.ssh_port < 65536
+    assert again.url().startswith("tcp://")
+    assert isinstance(again.state(), State)
+    assert cls.states([again, cls.from_json(data)]) == [again.state()] * 2
+
+    # removing twice (the second time, nothing is left) is success both times
+    again.remove()
+    again.remove()
+
+
+def test_names_are_docker_machines() -> None:
+    for name in REGISTRY.names():
+        cls: type[Driver] = REGISTRY.get(name)
+        assert cls.name == name or name in cls.aliases
