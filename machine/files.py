@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 PRIVATE_DIR = 0o700
@@ -21,6 +20,8 @@ def ensure_dir(path: Path, mode: int = PRIVATE_DIR) -> None:
 
 def write_atomic(path: Path, data: bytes | str, mode: int = PRIVATE_FILE) -> None:
     """Write `data` to `path` so that readers see the old or the new file, never a mix."""
+    import tempfile  # only writers pay for it; `env` and `ls` only read
+
     if isinstance(data, str):
         data = data.encode()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp", dir=path.parent)

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import click
@@ -59,6 +58,8 @@ def _names(ctx: click.Context, names: list[str]) -> list[str]:
 
 def _for_each(names: list[str], action: Any) -> None:
     """Run `action(name)` for each name concurrently; errors are joined, as docker-machine does."""
+    from concurrent.futures import ThreadPoolExecutor
+
     failures: list[errors.MachineError] = []
     with ThreadPoolExecutor(max_workers=min(16, len(names)) or 1) as pool:
         for name, exc in zip(names, pool.map(_capture(action), names), strict=True):
