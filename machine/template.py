@@ -1,63 +1,415 @@
-"""A small interpreter for the Go text/template subset that `inspect -f` scripts use.
+"""A small interpreter for the part of Go's text/template that `inspect -f` and `ls --format`
+scripts use: literal text; `{{.A.B}}` field paths, `$` and `$var`; pipelines with `|`;
+functions json, prettyjson, index, len, print, printf, println, not, and, or, eq, ne, lt, le, gt,
+ge, upper, lower, join; `if`/`else if`/`else`, `range` (with `$i, $v :=`), `with`; variables
+(`$x := ...`); `{{-`/`-}}` trimming and comments. Anything else is refused with an error that
+says what is supported, never rendered wrongly.
 
-Supported: literal text, `{{.A.B.C}}` field paths, `{{json .X}}`, `{{prettyjson .X}}`.
-Anything else is refused with a clear error (never silently mis-rendered).
+Data is plain JSON-like Python values (dicts, lists, str, int, float, bool, None).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from machine.errors import UsageError
 
-_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}")
+SUPPORTED = (
+    "supported: {{.Field.Path}}, pipelines with |, json, prettyjson, index, len, print, printf, "
+    "println, not, and, or, eq, ne, lt, le, gt, ge, upper, lower, join, if/else, range, with, "
+    "variables"
+)
+
+
+class TemplateError(UsageError):
+    pass
+
+
+# --- lexing ----------------------------------------------------------------------------------
+
+_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<str>"(?:[^"\\]|\\.)*"|`[^`]*`) |
+        (?P<num>-?\d+(?:\.\d+)?) |
+        (?P<var>\$[A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*) |
+        (?P<field>(?:\.[A-Za-z0-9_]+)+|\.) |
+        (?P<decl>:=|=) |
+        (?P<punct>[|(),]) |
+        (?P<word>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)
+    )""",
+    re.X,
+)
+
+
+@dataclass
+class Tok:
+    kind: str
+    text: str
+
+
+def _tokens(expr: str) -> list[Tok]:
+    out: list[Tok] = []
+    pos = 0
+    expr = expr.strip()
+    while pos < len(expr):
+        m = _TOKEN.match(expr, pos)
+        if not m or m.end() == pos:
+            raise TemplateError(f"template: unexpected {expr[pos:]!r} in {{{{{expr}}}}}")
+        kind = m.lastgroup or ""
+        out.append(Tok(kind, m.group(kind)))
+        pos = m.end()
+        while pos < len(expr) and expr[pos].isspace():
+            pos += 1
+    return out
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    pass
+
+
+@dataclass
+class Text(Node):
+    text: str
+
+
+@dataclass
+class Action(Node):
+    pipe: list[Any]  # [declared vars, commands]
+
+
+@dataclass
+class Branch(Node):
+    kind: str  # if, range, with
+    pipe: list[Any]
+    body: list[Node] = field(default_factory=list)
+    otherwise: list[Node] = field(default_factory=list)
+
+
+def parse(template: str) -> list[Node]:
+    items: list[tuple[str, str]] = []
+    pos = 0
+    for m in _ACTION.finditer(template):
+        text = template[pos : m.start()]
+        if m.group(1):
+            text = text.rstrip()
+        if items and items[-1][0] == "trim-next":
+            items.pop()
+            text = text.lstrip()
+        items.append(("text", text))
+        items.append(("action", m.group(2)))
+        if m.group(3):
+            items.append(("trim-next", ""))
+        pos = m.end()
+    tail = template[pos:]
+    if items and items[-1][0] == "trim-next":
+        items.pop()
+        tail = tail.lstrip()
+    items.append(("text", tail))
+    nodes, rest, end = _parse_list(items, 0)
+    if end is not None:
+        raise TemplateError(f"template: unexpected {{{{{end}}}}}")
+    del rest
+    return nodes
+
+
+def _parse_list(items: list[tuple[str, str]], i: int) -> tuple[list[Node], int, str | None]:
+    nodes: list[Node] = []
+    while i < len(items):
+        kind, body = items[i]
+        i += 1
+        if kind == "text":
+            if body:
+                nodes.append(Text(body))
+            continue
+        words = body.strip()
+        if words.startswith("/*") and words.endswith("*/"):
+            continue
+        head = words.split(None, 1)[0] if words else ""
+        if head in ("end", "else"):
+            return nodes, i, words
+        if head in ("if", "range", "with"):
+            branch = Branch(head, _pipeline(words[len(head) :]))
+            branch.body, i, end = _parse_list(items, i)
+            while end is not None and end.startswith("else"):
+                rest = end[4:].strip()
+                if rest.startswith("if ") and head == "if":
+                    nested = Branch("if", _pipeline(rest[3:]))
+                    nested.body, i, end = _parse_list(items, i)
+                    branch.otherwise = [nested]
+                    if end is not None and end.startswith("else"):
+                        nested.otherwise, i, end = _parse_list(items, i)
+                    break
+                branch.otherwise, i, end = _parse_list(items, i)
+            if end != "end":
+                raise TemplateError(f"template: unexpected EOF in {{{{{head} ...}}}}")
+            nodes.append(branch)
+            continue
+        if head in ("template", "define", "block", "break", "continue"):
+            raise TemplateError(f"template: {{{{{head}}}}} is not supported ({SUPPORTED})")
+        nodes.append(Action(_pipeline(words)))
+    return nodes, i, None
+
+
+def _pipeline(expr: str) -> list[Any]:
+    """[[declared var names], [command, ...]] where a command is a list of operands."""
+    toks = _tokens(expr)
+    declared: list[str] = []
+    if len(toks) >= 2 and toks[0].kind == "var":
+        if toks[1].kind == "decl":
+            declared, toks = [toks[0].text], toks[2:]
+        elif (
+            len(toks) >= 4
+            and toks[1].text == ","
+            and toks[2].kind == "var"
+            and (toks[3].kind == "decl")
+        ):
+            declared, toks = [toks[0].text, toks[2].text], toks[4:]
+    commands, rest = _commands(toks, 0)
+    if rest != len(toks):
+        raise TemplateError(f"template: unexpected {toks[rest].text!r} in {{{{{expr.strip()}}}}}")
+    if not commands or not commands[0]:
+        raise TemplateError("template: missing value in an action")
+    return [declared, commands]
+
+
+def _commands(toks: list[Tok], i: int) -> tuple[list[list[Any]], int]:
+    commands: list[list[Any]] = [[]]
+    while i < len(toks):
+        tok = toks[i]
+        if tok.text == ")":
+            break
+        if tok.text == "|":
+            commands.append([])
+            i += 1
+            continue
+        if tok.text == "(":
+            inner, i = _commands(toks, i + 1)
+            if i >= len(toks) or toks[i].text != ")":
+                raise TemplateError("template: unclosed left paren")
+            commands[-1].append(("pipe", inner))
+            i += 1
+            continue
+        commands[-1].append((tok.kind, tok.text))
+        i += 1
+    return commands, i
+
+
+# --- evaluation ------------------------------------------------------------------------------
 
 
 def render(template: str, data: Any) -> str:
+    nodes = parse(template)
     out: list[str] = []
-    pos = 0
-    for m in _ACTION.finditer(template):
-        out.append(template[pos : m.start()])
-        out.append(_action(m.group(1), data))
-        pos = m.end()
-    out.append(template[pos:])
+    _exec(nodes, data, {"$": data}, out)
     return "".join(out)
 
 
-def _action(expr: str, data: Any) -> str:
-    words = expr.split()
-    if len(words) == 1 and words[0].startswith("."):
-        return _text(_path(words[0], data))
-    if len(words) == 2 and words[0] in ("json", "prettyjson") and words[1].startswith("."):
-        value = _path(words[1], data)
-        if words[0] == "json":
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        return json.dumps(value, indent=4, ensure_ascii=False)
-    raise UsageError(
-        f"Template parsing error: unsupported action {{{{{expr}}}}} "
-        "(supported: {{.Field.Path}}, {{json .X}}, {{prettyjson .X}})"
-    )
+def _exec(nodes: list[Node], dot: Any, vars_: dict[str, Any], out: list[str]) -> None:
+    for node in nodes:
+        if isinstance(node, Text):
+            out.append(node.text)
+        elif isinstance(node, Action):
+            declared, commands = node.pipe
+            value = _pipe(commands, dot, vars_)
+            if declared:
+                vars_[declared[0]] = value
+            else:
+                out.append(_print(value))
+        elif isinstance(node, Branch):
+            _branch(node, dot, vars_, out)
 
 
-def _path(path: str, data: Any) -> Any:
-    value = data
-    for part in [p for p in path.split(".") if p]:
-        if not isinstance(value, dict) or part not in value:
-            raise UsageError(f"Template parsing error: can't evaluate field {part}")
-        value = value[part]
+def _branch(node: Branch, dot: Any, vars_: dict[str, Any], out: list[str]) -> None:
+    declared, commands = node.pipe
+    value = _pipe(commands, dot, vars_)
+    scope = dict(vars_)
+    if node.kind == "if":
+        _exec(node.body if _truth(value) else node.otherwise, dot, scope, out)
+    elif node.kind == "with":
+        if declared:
+            scope[declared[0]] = value
+        if _truth(value):
+            _exec(node.body, value, scope, out)
+        else:
+            _exec(node.otherwise, dot, scope, out)
+    else:
+        if isinstance(value, dict):
+            pairs = sorted(value.items())
+        elif isinstance(value, list | tuple):
+            pairs = list(enumerate(value))
+        elif value is None:
+            pairs = []
+        else:
+            raise TemplateError(f"template: range can't iterate over {_print(value)}")
+        if not pairs:
+            _exec(node.otherwise, dot, scope, out)
+        for key, item in pairs:
+            if len(declared) == 2:
+                scope[declared[0]], scope[declared[1]] = key, item
+            elif declared:
+                scope[declared[0]] = item
+            _exec(node.body, item, scope, out)
+
+
+def _pipe(commands: list[list[Any]], dot: Any, vars_: dict[str, Any]) -> Any:
+    value: Any = _NOTHING
+    for command in commands:
+        value = _command(command, dot, vars_, value)
     return value
 
 
-def _text(value: Any) -> str:
-    # Go prints nil as <nil>, bools as true/false, slices as [a b].
+class _Nothing:
+    pass
+
+
+_NOTHING = _Nothing()
+
+
+def _command(command: list[Any], dot: Any, vars_: dict[str, Any], piped: Any) -> Any:
+    kind, text = command[0]
+    if kind == "word" and text in FUNCS:
+        args = [_operand(op, dot, vars_) for op in command[1:]]
+        if piped is not _NOTHING:
+            args.append(piped)
+        try:
+            return FUNCS[text](*args)
+        except TypeError:
+            raise TemplateError(f"template: wrong number of arguments for {text}") from None
+    if kind == "word" and text in ("true", "false", "nil"):
+        return {"true": True, "false": False, "nil": None}[text]
+    if kind == "word":
+        raise TemplateError(f'template: function "{text}" not defined ({SUPPORTED})')
+    if len(command) > 1 or piped is not _NOTHING:
+        raise TemplateError(f"template: can't give argument to non-function {text}")
+    return _operand(command[0], dot, vars_)
+
+
+def _operand(op: tuple[str, Any], dot: Any, vars_: dict[str, Any]) -> Any:
+    kind, text = op
+    if kind == "pipe":
+        return _pipe(text, dot, vars_)
+    if kind == "str":
+        return json.loads(text) if text.startswith('"') else text[1:-1]
+    if kind == "num":
+        return float(text) if "." in text else int(text)
+    if kind == "field":
+        return _path(dot, text)
+    if kind == "var":
+        name, _, rest = text.partition(".")
+        if name not in vars_:
+            raise TemplateError(f"template: undefined variable {name}")
+        return _path(vars_[name], "." + rest) if rest else vars_[name]
+    if kind == "word" and text in ("true", "false", "nil"):
+        return {"true": True, "false": False, "nil": None}[text]
+    if kind == "word" and text in FUNCS:
+        return FUNCS[text]()
+    raise TemplateError(f"template: unexpected {text!r} ({SUPPORTED})")
+
+
+def _path(value: Any, path: str) -> Any:
+    for part in [p for p in path.split(".") if p]:
+        if isinstance(value, dict):
+            if part not in value:
+                if isinstance(value, _Loose):
+                    return None
+                raise TemplateError(f"template: can't evaluate field {part}")
+            value = value[part]
+        else:
+            raise TemplateError(f"template: can't evaluate field {part} in {_print(value)}")
+    return value
+
+
+class _Loose(dict[str, Any]):
+    """A map whose missing keys print as <no value> (Go maps), not an error (Go structs)."""
+
+
+def loose(data: dict[str, Any]) -> dict[str, Any]:
+    return _Loose(data)
+
+
+def _truth(value: Any) -> bool:
+    return bool(value) and value is not _NOTHING
+
+
+def _print(value: Any) -> str:
+    """Go's fmt %v for JSON-like values."""
     if value is None:
         return "<no value>"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + " ".join(_text(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + " ".join(_print(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{_text(v)}" for k, v in sorted(value.items())) + "]"
+        return "map[" + " ".join(f"{k}:{_print(v)}" for k, v in sorted(value.items())) + "]"
     return str(value)
+
+
+def _index(container: Any, *keys: Any) -> Any:
+    for key in keys:
+        if isinstance(container, dict):
+            container = container.get(key)
+        elif isinstance(container, list | tuple):
+            if not isinstance(key, int) or not 0 <= key < len(container):
+                raise TemplateError(f"template: index out of range: {key}")
+            container = container[key]
+        else:
+            raise TemplateError(f"template: can't index item of type {type(container).__name__}")
+    return container
+
+
+def _printf(fmt: str, *args: Any) -> str:
+    # Go verbs map onto Python's for the common cases (%s %d %v %q).
+    py = re.sub(r"%v", "%s", fmt)
+    values = tuple(
+        _print(a) if not isinstance(a, int | float) or isinstance(a, bool) else a for a in args
+    )
+    try:
+        return py % values
+    except (TypeError, ValueError) as exc:
+        raise TemplateError(f"template: printf: {exc}") from None
+
+
+def _cmp(op: str) -> Any:
+    def compare(a: Any, *bs: Any) -> bool:
+        import operator
+
+        fn = getattr(operator, op)
+        if op == "eq":
+            return any(fn(a, b) for b in bs)
+        (b,) = bs
+        return bool(fn(a, b))
+
+    return compare
+
+
+FUNCS: dict[str, Any] = {
+    "json": lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False),
+    "prettyjson": lambda v: json.dumps(v, indent=4, ensure_ascii=False),
+    "index": _index,
+    "len": lambda v: len(v),
+    "print": lambda *a: "".join(_print(x) for x in a),
+    "println": lambda *a: " ".join(_print(x) for x in a) + "\n",
+    "printf": _printf,
+    "not": lambda v: not _truth(v),
+    "and": lambda *a: next((x for x in a if not _truth(x)), a[-1]),
+    "or": lambda *a: next((x for x in a if _truth(x)), a[-1]),
+    "eq": _cmp("eq"),
+    "ne": _cmp("ne"),
+    "lt": _cmp("lt"),
+    "le": _cmp("le"),
+    "gt": _cmp("gt"),
+    "ge": _cmp("ge"),
+    "upper": lambda s: str(s).upper(),
+    "lower": lambda s: str(s).lower(),
+    "join": lambda items, sep: sep.join(_print(i) for i in items),
+}
