@@ -1,27 +1,51 @@
 """`machine ls`: every machine's row, queried concurrently under one deadline for the command.
 
-Records are read without locks. States are asked per driver in one batch (`Driver.states`), so
-a cloud driver can make one API call per region. The engine's version is asked over TLS only
-for running machines. Whatever has not answered when the deadline passes shows as Timeout.
+Records are read without locks. Filters that need only the record (driver, name, label, swarm)
+are applied before anything is queried. States are asked per driver in one batch
+(`Driver.states`), so a cloud driver can make one API call per region. The engine's version is
+asked over TLS only for running machines. Whatever has not answered when the deadline passes
+shows as Timeout, and loading the records counts against the same deadline.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from machine import journal as journal_mod
 from machine.driver import Driver, State
-from machine.errors import MachineError
-from machine.host import HostRecord
+from machine.errors import MachineError, UsageError
+from machine.host import HostRecord, record_to_json
 from machine.ops import Context, driver_for, tls_files
 from machine.store import Store
 
 MAX_WORKERS = 64
+
+DEFAULT_FORMAT = (
+    "table {{ .Name }}\t{{ .Active }}\t{{ .DriverName}}\t{{ .State }}\t{{ .URL }}\t"
+    "{{ .Swarm }}\t{{ .DockerVersion }}\t{{ .Error}}"
+)
+HEADERS = {
+    "Name": "NAME",
+    "Active": "ACTIVE",
+    "ActiveHost": "ACTIVE_HOST",
+    "ActiveSwarm": "ACTIVE_SWARM",
+    "DriverName": "DRIVER",
+    "State": "STATE",
+    "URL": "URL",
+    "SwarmOptions": "SWARM_OPTIONS",
+    "Swarm": "SWARM",
+    "EngineOptions": "ENGINE_OPTIONS",
+    "Error": "ERRORS",
+    "DockerVersion": "DOCKER",
+    "ResponseTime": "RESPONSE",
+}
 
 
 @dataclass
@@ -31,14 +55,118 @@ class Row:
     State: str = ""
     URL: str = ""
     Active: str = "-"
+    ActiveHost: bool = False
+    ActiveSwarm: bool = False
     Swarm: str = ""
     DockerVersion: str = ""
     Error: str = ""
+    ResponseTime: str = ""
     record: HostRecord | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def template_data(self) -> dict[str, Any]:
+        options = record_to_json(self.record)["HostOptions"] if self.record else {}
+        return {
+            "Name": self.Name,
+            "Active": self.Active,
+            "ActiveHost": self.ActiveHost,
+            "ActiveSwarm": self.ActiveSwarm,
+            "DriverName": self.DriverName,
+            "State": self.State,
+            "URL": self.URL,
+            "SwarmOptions": options.get("SwarmOptions"),
+            "Swarm": self.Swarm,
+            "EngineOptions": options.get("EngineOptions"),
+            "Error": self.Error,
+            "DockerVersion": self.DockerVersion,
+            "ResponseTime": self.ResponseTime,
+        }
 
 
-def rows(ctx: Context, timeout: float, query_engines: bool = True) -> list[Row]:
-    """One row per machine, natural-sorted by name; the whole call ends within `timeout`."""
+# --- filters ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """docker-machine's --filter: OR within a key, AND across keys."""
+
+    driver: tuple[str, ...] = ()
+    state: tuple[str, ...] = ()
+    name: tuple[re.Pattern[str], ...] = ()
+    label: tuple[str, ...] = ()
+    swarm: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, specs: list[str]) -> Filters:
+        values: dict[str, list[str]] = defaultdict(list)
+        for spec in specs:
+            key, sep, value = spec.partition("=")
+            if not sep:
+                raise UsageError("Unsupported filter syntax.")
+            if key not in ("driver", "state", "name", "label", "swarm"):
+                raise UsageError(f"Unsupported filter key '{key}'")
+            values[key].append(value)
+        patterns = []
+        for expr in values["name"]:
+            try:
+                patterns.append(re.compile(expr))
+            except re.error as exc:
+                raise UsageError(f"error parsing regexp: {exc}: `{expr}`") from None
+        return cls(
+            driver=tuple(values["driver"]),
+            state=tuple(values["state"]),
+            name=tuple(patterns),
+            label=tuple(values["label"]),
+            swarm=tuple(values["swarm"]),
+        )
+
+    def record_matches(self, row: Row, masters: dict[str, str]) -> bool:
+        if self.driver and not any(d.lower() == row.DriverName.lower() for d in self.driver):
+            return False
+        if self.name and not any(p.search(row.Name) for p in self.name):
+            return False
+        if (self.label or self.swarm) and row.record is None:
+            return False  # a record that failed to load has no labels or swarm to match
+        if self.label and not _label_matches(row.record, self.label):
+            return False
+        return not self.swarm or _swarm_matches(row.record, self.swarm, masters)
+
+    def state_matches(self, row: Row) -> bool:
+        return not self.state or any(s.lower() == row.State.lower() for s in self.state)
+
+
+def _label_matches(record: HostRecord | None, wanted: tuple[str, ...]) -> bool:
+    labels: dict[str, str] = {}
+    for label in record.HostOptions.EngineOptions.Labels if record else ():
+        key, _, value = label.partition("=")
+        labels[key] = value
+    for spec in wanted:
+        key, _, value = spec.partition("=")
+        if key in labels and labels[key].lower() == value.lower():
+            return True
+    return False
+
+
+def _swarm_matches(
+    record: HostRecord | None, names: tuple[str, ...], masters: dict[str, str]
+) -> bool:
+    if record is None or not record.HostOptions.SwarmOptions.IsSwarm:
+        return False
+    discovery = record.HostOptions.SwarmOptions.Discovery
+    return any(masters.get(name) == discovery for name in names)
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+
+def rows(
+    ctx: Context,
+    timeout: float,
+    filters: Filters | None = None,
+    query_engines: bool = True,
+) -> list[Row]:
+    """The rows that pass `filters`, natural-sorted by name; ends within `timeout`."""
+    filters = filters or Filters()
     deadline = time.monotonic() + timeout
     store = ctx.store
     names = store.list_names()
@@ -47,64 +175,95 @@ def rows(ctx: Context, timeout: float, query_engines: bool = True) -> list[Row]:
     docker_host = os.environ.get("DOCKER_HOST", "")
 
     for name in names:
+        if time.monotonic() > deadline:
+            break  # rows not even loaded stay empty and become Timeout rows below
         row = result[name]
-        try:
-            record = store.load(name)
-        except MachineError as exc:
-            row.DriverName, row.State, row.Error = "not found", State.ERROR.value, exc.message
-            continue
-        row.record = record
-        row.DriverName = record.DriverName
-        try:
-            driver = driver_for(ctx, record)
-        except MachineError as exc:
-            row.DriverName, row.State, row.Error = "not found", State.ERROR.value, exc.message
-            continue
-        in_progress = _creating(store, name)
-        if in_progress:
-            row.State = in_progress
-            if in_progress == State.ERROR.value:
-                row.Error = f"creating it did not finish; remove it with `rm -f {name}`"
-            continue
-        try:
-            row.URL = driver.url()
-        except MachineError as exc:
-            row.Error = exc.message
-        by_driver[record.DriverName].append((row, driver))
+        _load(ctx, store, row, by_driver)
+    masters = _swarm_masters(result.values()) if filters.swarm else {}
+    keep = {n for n, r in result.items() if filters.record_matches(r, masters)}
+    for group in by_driver.values():
+        group[:] = [(row, d) for row, d in group if row.Name in keep]
 
     pool = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="ls")
     lock = threading.Lock()
-    futures = []
-    for group in by_driver.values():
-        futures.append(pool.submit(_states, group, lock))
+    futures = [pool.submit(_states, group, lock) for group in by_driver.values() if group]
     wait(futures, timeout=max(0.0, deadline - time.monotonic()))
 
-    engine_futures = []
     if query_engines:
-        for group in by_driver.values():
-            for row, driver in group:
-                if (
-                    row.State == State.RUNNING.value
-                    and row.URL
-                    and driver.features.provisions_engine
-                ):
-                    engine_futures.append(pool.submit(_engine_version, store, row, lock, deadline))
+        engine_futures = []
+        with lock:
+            running = [
+                (row, driver)
+                for group in by_driver.values()
+                for row, driver in group
+                if row.State == State.RUNNING.value and row.URL
+            ]
+        for row, driver in running:
+            if driver.features.provisions_engine:
+                engine_futures.append(pool.submit(_engine_version, store, row, lock, deadline))
         if engine_futures:
             wait(engine_futures, timeout=max(0.0, deadline - time.monotonic()))
     pool.shutdown(wait=False, cancel_futures=True)
 
     with lock:
-        for group in by_driver.values():
-            for row, _ in group:
-                if not row.State:
-                    row.State, row.URL = State.TIMEOUT.value, ""
-                if row.State != State.RUNNING.value:
-                    row.URL = ""
-                if row.State == State.RUNNING.value and row.URL and docker_host == row.URL:
-                    row.Active = "*"
-                if row.URL and not row.DockerVersion:
-                    row.DockerVersion = "Unknown"
-        return [result[n] for n in names]
+        out = []
+        for name in names:
+            if name not in keep:
+                continue
+            row = result[name]
+            _finish(row, docker_host)
+            if filters.state_matches(row):
+                out.append(row)
+        return out
+
+
+def _load(
+    ctx: Context, store: Store, row: Row, by_driver: dict[str, list[tuple[Row, Driver]]]
+) -> None:
+    try:
+        record = store.load(row.Name)
+    except MachineError as exc:
+        row.DriverName, row.State, row.Error = "not found", State.ERROR.value, exc.message
+        return
+    row.record = record
+    row.DriverName = record.DriverName
+    try:
+        driver = driver_for(ctx, record)
+    except MachineError as exc:
+        row.DriverName, row.State, row.Error = "not found", State.ERROR.value, exc.message
+        return
+    in_progress = _creating(store, row.Name)
+    if in_progress:
+        row.State = in_progress
+        if in_progress == State.ERROR.value:
+            row.Error = f"creating it did not finish; remove it with `rm -f {row.Name}`"
+        return
+    try:
+        row.URL = driver.url()
+    except MachineError as exc:
+        row.Error = exc.message
+    by_driver[record.DriverName].append((row, driver))
+
+
+def _finish(row: Row, docker_host: str) -> None:
+    if not row.State:
+        row.State, row.URL = State.TIMEOUT.value, ""
+    if row.State != State.RUNNING.value:
+        row.URL = ""
+    if row.State == State.RUNNING.value and row.URL and docker_host == row.URL:
+        row.Active, row.ActiveHost = "*", True
+    if row.URL and not row.DockerVersion:
+        row.DockerVersion = "Unknown"
+    if not row.ResponseTime:
+        row.ResponseTime = _go_duration(time.monotonic() - row.started)
+
+
+def _swarm_masters(all_rows: Any) -> dict[str, str]:
+    return {
+        r.Name: r.record.HostOptions.SwarmOptions.Discovery
+        for r in all_rows
+        if r.record is not None and r.record.HostOptions.SwarmOptions.Master
+    }
 
 
 def _creating(store: Store, name: str) -> str:
@@ -133,6 +292,7 @@ def _states(group: list[tuple[Row, Driver]], lock: threading.Lock) -> None:
 def _engine_version(store: Store, row: Row, lock: threading.Lock, deadline: float) -> None:
     from machine import dockerapi
 
+    start = time.monotonic()
     try:
         version = dockerapi.version(
             row.URL, tls_files(store, row.Name), timeout=max(0.1, deadline - time.monotonic())
@@ -142,22 +302,35 @@ def _engine_version(store: Store, row: Row, lock: threading.Lock, deadline: floa
         text, error = "Unknown", f"Unable to query docker version: {exc}"
     with lock:
         row.DockerVersion, row.Error = text, row.Error or error
+        row.ResponseTime = _go_duration(time.monotonic() - start)
 
 
-HEADERS = ("NAME", "ACTIVE", "DRIVER", "STATE", "URL", "SWARM", "DOCKER", "ERRORS")
+def _go_duration(seconds: float) -> str:
+    """Go's time.Duration.String() for the usual range (e.g. 12.345ms, 1.5s)."""
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.3f}µs".rstrip("0").rstrip(".").replace(".µ", "µ")
+    if seconds < 1:
+        return f"{seconds * 1e3:.6f}".rstrip("0").rstrip(".") + "ms"
+    return f"{seconds:.9f}".rstrip("0").rstrip(".") + "s"
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def render(items: list[Row], fmt: str = "") -> str:
+    """Rows through a Go template; a template starting with `table` gets a header line."""
+    from machine import tabwriter, template
+
+    fmt = (fmt or DEFAULT_FORMAT).replace("\\t", "\t").replace("\\n", "\n")
+    lines: list[str] = []
+    header = fmt.startswith("table")
+    if header:
+        fmt = fmt[len("table") :].lstrip(" ")
+        lines += template.render(fmt, dict(HEADERS)).split("\n")
+    for row in items:
+        lines += template.render(fmt, row.template_data()).split("\n")
+    return tabwriter.format_lines(lines)
 
 
 def table(items: list[Row]) -> str:
-    """docker-machine's tabwriter layout: minwidth 5, padding 3, spaces."""
-    lines = [HEADERS] + [
-        (r.Name, r.Active, r.DriverName, r.State, r.URL, r.Swarm, r.DockerVersion, r.Error)
-        for r in items
-    ]
-    # Go's minwidth includes the padding: a cell is max(5, widest text + 3) wide.
-    widths = [max(5, max(len(line[i]) for line in lines) + 3) for i in range(len(HEADERS) - 1)]
-    out = []
-    for line in lines:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(line[:-1])]
-        # Like Go's tabwriter, tab-terminated cells keep their padding even at the end of a line.
-        out.append("".join(cells) + line[-1])
-    return "\n".join(out) + "\n"
+    return render(items)

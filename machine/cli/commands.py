@@ -230,20 +230,23 @@ def ls_cmd(
     from machine.registry import default_registry
 
     store = _store(ctx)
+    wanted = listing.Filters.parse(filters or [])
     if quiet and not filters:
-        for name in store.list_names():
-            print(name)
+        # names only: no record needs loading and no machine needs asking
+        sys.stdout.write("".join(f"{name}\n" for name in store.list_names()))
         return
     c = _context(ctx, quiet=True)
-    items = listing.rows(c, timeout)
+    needs_state = bool(wanted.state) or not quiet
+    items = listing.rows(c, timeout, wanted, query_engines=not quiet and needs_state)
+    # Try every installed plugin so a broken one is reported even when no machine uses it
+    # (drivers import their SDKs lazily, so this costs little).
     default_registry().load_all(warn=False)
     for name, why in default_registry().broken.items():
         print(f'Warning: driver plugin "{name}" is broken: {why}', file=sys.stderr)
     if quiet:
-        for row in items:
-            print(row.Name)
+        sys.stdout.write("".join(f"{row.Name}\n" for row in items))
         return
-    sys.stdout.write(listing.table(items))
+    sys.stdout.write(listing.render(items, fmt))
 
 
 def ip_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None) -> None:

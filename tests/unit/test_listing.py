@@ -101,3 +101,56 @@ def test_create_in_progress_and_half_created_machines(store_root: Path) -> None:
     # the creating process died (lock released, journal never finished): an Error row
     (row,) = listing.rows(ctx, timeout=5)
     assert row.State == "Error"
+
+
+def test_filters_parse_errors() -> None:
+    import pytest
+
+    from machine.errors import UsageError
+
+    with pytest.raises(UsageError) as info:
+        listing.Filters.parse(["state"])
+    assert info.value.message == "Unsupported filter syntax."
+    with pytest.raises(UsageError) as info:
+        listing.Filters.parse(["color=red"])
+    assert info.value.message == "Unsupported filter key 'color'"
+    with pytest.raises(UsageError):
+        listing.Filters.parse(["name=("])
+
+
+def test_filters_or_within_and_across_keys(store_root: Path) -> None:
+    from machine.host import EngineOptions, HostOptions
+
+    ctx = context(store_root)
+    for name, driver, labels in (
+        ("web1", "counting", ("env=prod",)),
+        ("web2", "counting", ("env=dev",)),
+        ("db1", "counting", ("env=prod",)),
+    ):
+        ctx.store.save(
+            HostRecord(
+                Name=name,
+                DriverName=driver,
+                Driver={"MachineName": name},
+                HostOptions=HostOptions(EngineOptions=EngineOptions(Labels=labels)),
+            )
+        )
+
+    def names(*specs: str) -> list[str]:
+        return [r.Name for r in listing.rows(ctx, 5, listing.Filters.parse(list(specs)))]
+
+    assert names("driver=COUNTING") == ["db1", "web1", "web2"]
+    assert names("name=^web") == ["web1", "web2"]
+    assert names("name=^web", "label=env=prod") == ["web1"]
+    assert names("label=env=prod", "label=env=dev") == ["db1", "web1", "web2"]
+    assert names("state=stopped", "name=1$") == ["db1", "web1"]
+    assert names("state=Running") == []
+    assert names("driver=none", "driver=counting", "name=^db", "state=STOPPED") == ["db1"]
+
+
+def test_format_and_table_header(store_root: Path) -> None:
+    rows = [listing.Row(Name="a", DriverName="none", State="Running", URL="tcp://h:1")]
+    assert listing.render(rows, "{{.Name}} {{.DriverName}}") == "a none\n"
+    assert listing.render(rows, "table {{.Name}}\\t{{.State}}") == (
+        "NAME   STATE\na      Running\n"
+    )
