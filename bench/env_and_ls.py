@@ -76,6 +76,7 @@ def main() -> None:
         env_t = median_seconds([MACHINE, "env", "g0"], env)
         ls_t = median_seconds([MACHINE, "ls"], env, runs=5)
         lsq_t = median_seconds([MACHINE, "ls", "-q"], env, runs=5)
+        lsf_t = median_seconds([MACHINE, "ls", "--filter", "state=Running"], env, runs=5)
         print(f"python -c pass          {base * 1000:7.1f} ms (median of 10)")
         print(
             f"machine env NAME        {env_t * 1000:7.1f} ms (median of 10)  "
@@ -85,7 +86,14 @@ def main() -> None:
             f"machine ls, {COUNT} none   {ls_t * 1000:7.1f} ms (median of 5)   "
             f"{verdict(ls_t, 0.5)}; docker-machine 0.16.2: ~12 s, ratio {ls_t / 12:.3f}x"
         )
-        print(f"machine ls -q, {COUNT}     {lsq_t * 1000:7.1f} ms (median of 5)")
+        print(
+            f"machine ls -q, {COUNT}     {lsq_t * 1000:7.1f} ms (median of 5)   "
+            f"{verdict(lsq_t, 0.5)}"
+        )
+        print(
+            f"ls --filter state=Running {lsf_t * 1000:6.1f} ms (median of 5)   "
+            f"{verdict(lsf_t, 0.5)}; docker-machine users reported minutes (#4117)"
+        )
 
 
 if __name__ == "__main__":

@@ -326,9 +326,11 @@ def render(items: list[Row], fmt: str = "") -> str:
     header = fmt.startswith("table")
     if header:
         fmt = fmt[len("table") :].lstrip(" ")
-        lines += template.render(fmt, dict(HEADERS)).split("\n")
+    nodes = template.parse(fmt)
+    if header:
+        lines += template.execute(nodes, dict(HEADERS)).split("\n")
     for row in items:
-        lines += template.render(fmt, row.template_data()).split("\n")
+        lines += template.execute(nodes, row.template_data()).split("\n")
     return tabwriter.format_lines(lines)
 
 

@@ -206,7 +206,11 @@ def _commands(toks: list[Tok], i: int) -> tuple[list[list[Any]], int]:
 
 
 def render(template: str, data: Any) -> str:
-    nodes = parse(template)
+    return execute(parse(template), data)
+
+
+def execute(nodes: list[Node], data: Any) -> str:
+    """Run an already parsed template (parse once, execute per row)."""
     out: list[str] = []
     _exec(nodes, data, {"$": data}, out)
     return "".join(out)
