@@ -1,0 +1,44 @@
+"""The only code that sequences steps: create, provision, regenerate-certs, start/stop, rm.
+
+One module per kind of operation; this package re-exports what the CLI and the tests use.
+"""
+
+from machine.ops.context import (
+    DEFAULT_WAIT,
+    Context,
+    auth_options,
+    driver_for,
+    load,
+    ssh_target,
+    tls_files,
+)
+from machine.ops.create import CreateOptions, create
+from machine.ops.lifecycle import remove, set_driver_state, ssh_endpoint, state_of
+from machine.ops.provisioning import (
+    engine_config,
+    provision_machine,
+    regenerate_certs,
+    regenerate_client_certs,
+    server_cert_hosts,
+)
+
+__all__ = [
+    "DEFAULT_WAIT",
+    "Context",
+    "CreateOptions",
+    "auth_options",
+    "create",
+    "driver_for",
+    "engine_config",
+    "load",
+    "provision_machine",
+    "regenerate_certs",
+    "regenerate_client_certs",
+    "remove",
+    "server_cert_hosts",
+    "set_driver_state",
+    "ssh_endpoint",
+    "ssh_target",
+    "state_of",
+    "tls_files",
+]

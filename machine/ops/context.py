@@ -1,0 +1,96 @@
+"""What every operation needs: the store, the driver registry, progress; records and drivers.
+
+Helpers shared by the operations live here too (paths of a machine's TLS files, its SSH
+target), so the create, provisioning and lifecycle modules do not import each other's privates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from machine import paths
+from machine.driver import Driver, Endpoint, State
+from machine.errors import HostNotRunning
+from machine.host import AuthOptions, HostRecord
+from machine.progress import Progress
+from machine.registry import Registry
+from machine.store import Store
+
+if TYPE_CHECKING:  # imported lazily at run time: env/ls must not pay for ssh or TLS modules
+    from machine.dockerapi import TLSFiles
+    from machine.ssh import Target
+
+DEFAULT_WAIT = 180.0  # seconds create waits for SSH and for the engine (docker-machine: 60×3 s)
+
+
+@dataclass
+class Context:
+    store: Store
+    registry: Registry
+    progress: Progress = field(default_factory=Progress)
+
+
+def auth_options(store: Store, name: str, sans: tuple[str, ...] = ()) -> AuthOptions:
+    certs_dir = str(store.certs_dir)
+    mdir = store.machine_dir(name)
+    return AuthOptions(
+        CertDir=certs_dir,
+        CaCertPath=str(store.certs_dir / paths.CA_CERT),
+        CaPrivateKeyPath=str(store.certs_dir / paths.CA_KEY),
+        ServerCertPath=str(mdir / paths.SERVER_CERT),
+        ServerKeyPath=str(mdir / paths.SERVER_KEY),
+        ClientKeyPath=str(store.certs_dir / paths.CLIENT_KEY),
+        ClientCertPath=str(store.certs_dir / paths.CLIENT_CERT),
+        ServerCertSANs=sans,
+        StorePath=str(mdir),
+    )
+
+
+def driver_for(ctx: Context, record: HostRecord) -> Driver:
+    cls = ctx.registry.get(record.DriverName)
+    return cls.from_json(record.Driver)
+
+
+def load(ctx: Context, name: str) -> tuple[HostRecord, Driver]:
+    record = ctx.store.load(name)
+    return record, driver_for(ctx, record)
+
+
+def ssh_target(store: Store, name: str, ep: Endpoint) -> Target:
+    from machine import ssh
+
+    return ssh.Target(
+        host=ep.ssh_host,
+        port=ep.ssh_port,
+        user=ep.ssh_user,
+        key_path=ep.ssh_key_path,
+        known_hosts=store.machine_dir(name) / paths.KNOWN_HOSTS,
+        alias=name,
+    )
+
+
+def tls_files(store: Store, name: str) -> TLSFiles:
+    from machine.dockerapi import TLSFiles
+
+    mdir = store.machine_dir(name)
+    return TLSFiles(
+        str(mdir / paths.CA_CERT), str(mdir / paths.CLIENT_CERT), str(mdir / paths.CLIENT_KEY)
+    )
+
+
+@contextlib.contextmanager
+def finishing(progress: Progress) -> Iterator[None]:
+    """Stop the progress display however the block ends (a spinner must not outlive it)."""
+    try:
+        yield
+    finally:
+        progress.finish()
+
+
+def require_running(name: str, driver: Driver) -> None:
+    state = driver.state()
+    if state not in (State.RUNNING, State.NONE):
+        raise HostNotRunning(name)

@@ -1,0 +1,151 @@
+"""`create`, top to bottom: read it to know what happens on create.
+
+Everything it makes is written to the journal as soon as it exists; any failure or Ctrl-C
+removes it all again (unless --keep-on-failure), so the store never keeps a half-created machine.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from machine import paths
+from machine.driver import CreateRequest, Driver
+from machine.errors import CreateFailed, HostAlreadyExists, MachineError, PreCreateCheckFailed
+from machine.host import EngineOptions, HostOptions, HostRecord
+from machine.journal import FAILED, READY, Journal
+from machine.ops.context import DEFAULT_WAIT, Context, auth_options, finishing
+from machine.ops.provisioning import bootstrap_certs, provision
+from machine.store import validate_name
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    name: str
+    driver: str
+    driver_values: dict[str, Any]  # config field name -> value, from flags/env/defaults
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    tls_sans: tuple[str, ...] = ()
+    keep_on_failure: bool = False
+    wait_timeout: float = DEFAULT_WAIT
+
+
+def create(ctx: Context, opts: CreateOptions) -> HostRecord:
+    validate_name(opts.name)
+    cls = ctx.registry.get(opts.driver)
+    store = ctx.store
+    config = cls.Config(**opts.driver_values, MachineName=opts.name, StorePath=str(store.root))
+    driver = cls(config)
+    progress = ctx.progress
+
+    if store.exists(opts.name):
+        raise HostAlreadyExists(opts.name)
+    with store.locked(opts.name, timeout=2.0), finishing(progress):
+        if store.exists(opts.name):  # made by another process while we waited
+            raise HostAlreadyExists(opts.name)
+        bootstrap_certs(store)
+        progress.phase("Running pre-create checks...")
+        try:
+            driver.pre_create_check()
+        except PreCreateCheckFailed:
+            raise
+        except MachineError as exc:
+            raise PreCreateCheckFailed(exc.message) from exc
+
+        mdir = store.create_dir(opts.name)
+        journal = Journal.start(mdir)
+        record = HostRecord(
+            Name=opts.name,
+            DriverName=cls.name,
+            Driver=driver.to_json(),
+            HostOptions=HostOptions(
+                Driver=cls.name,
+                EngineOptions=opts.engine,
+                AuthOptions=auth_options(store, opts.name, opts.tls_sans),
+            ),
+        )
+        store.save(record)
+        try:
+            record = _create_steps(ctx, opts, driver, record, journal)
+        except BaseException as exc:  # Ctrl-C included: never leave half a machine behind
+            progress.finish()
+            raise _rollback(ctx, opts, driver, journal, exc) from exc
+        journal.finish(READY)
+    return record
+
+
+def _create_steps(
+    ctx: Context, opts: CreateOptions, driver: Driver, record: HostRecord, journal: Journal
+) -> HostRecord:
+    store, progress = ctx.store, ctx.progress
+    mdir = store.machine_dir(opts.name)
+    key_path = mdir / paths.SSH_KEY
+    public_key = ""
+    if driver.features.makes_ssh_key:
+        journal.at("Creating SSH key")
+        progress.phase("Creating SSH key...")
+        public_key = _make_ssh_key(key_path)
+
+    journal.at("Creating machine")
+    progress.phase("Creating machine...")
+    driver.create(
+        CreateRequest(
+            machine_dir=mdir,
+            ssh_key_path=key_path,
+            ssh_public_key=public_key,
+            engine_port=2376,
+            record=journal.record,
+        )
+    )
+    record = record.with_driver(driver.to_json())
+    store.save(record)
+    if not driver.features.provisions_engine:
+        return record
+
+    deadline = time.monotonic() + opts.wait_timeout
+    provision(ctx, record, driver, deadline, journal, new_server_cert=True)
+    return record
+
+
+def _rollback(
+    ctx: Context, opts: CreateOptions, driver: Driver, journal: Journal, exc: BaseException
+) -> MachineError:
+    step = journal.step or "Creating machine"
+    why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
+    hint = exc.hint if isinstance(exc, MachineError) else ""
+    if opts.keep_on_failure:
+        journal.finish(FAILED)
+        return CreateFailed(
+            f'Error creating machine: Error in step "{step}": {why}',
+            hint=f"The machine was kept for inspection (--keep-on-failure). Remove it with "
+            f"`rm -f {opts.name}`." + (f" {hint}" if hint else ""),
+        )
+    undone = "the machine's record and files"
+    try:
+        driver.remove()
+    except Exception as remove_exc:  # keep the record so `rm -f` can try again
+        journal.finish(FAILED)
+        return CreateFailed(
+            f'Error creating machine: Error in step "{step}": {why}. '
+            f"Removing what was created also failed: {remove_exc}",
+            hint=f"Run `rm -f {opts.name}` to retry the removal.",
+        )
+    if journal.resources:
+        undone = ", ".join(f"{r['kind']} {r['id']}" for r in journal.resources) + ", " + undone
+    ctx.store.remove(opts.name)
+    return CreateFailed(
+        f'Error creating machine: Error in step "{step}": {why}',
+        hint=f"Removed {undone}." + (f" {hint}" if hint else ""),
+    )
+
+
+def _make_ssh_key(path: Path) -> str:
+    from machine import certs
+    from machine.files import PRIVATE_FILE, write_atomic
+
+    private, public = certs.ssh_keypair()
+    write_atomic(path, private, PRIVATE_FILE)
+    write_atomic(path.with_name(paths.SSH_PUBLIC_KEY), public + "\n", PRIVATE_FILE)
+    return public

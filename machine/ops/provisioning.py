@@ -1,0 +1,169 @@
+"""The provisioning half: certificates for a machine, then one pass of the provisioner over SSH,
+then waiting for the engine to answer over TLS. Used by create, `provision` and
+`regenerate-certs` (and by start/restart when a machine's address changed)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from machine import paths
+from machine.driver import Driver, Endpoint
+from machine.errors import MachineError, NotSupported
+from machine.host import HostRecord
+from machine.journal import Journal
+from machine.ops.context import (
+    DEFAULT_WAIT,
+    Context,
+    finishing,
+    load,
+    require_running,
+    ssh_target,
+    tls_files,
+)
+from machine.store import Store
+
+if TYPE_CHECKING:
+    from machine.engine import EngineConfig
+    from machine.provision.run import Outcome
+
+
+def bootstrap_certs(store: Store, regenerate: bool = False) -> None:
+    from machine import certstore
+
+    store.ensure_layout()
+    certstore.bootstrap(certstore.store_files(store.certs_dir), store.root, regenerate)
+
+
+def server_cert_hosts(record: HostRecord, ep: Endpoint) -> list[str]:
+    """SANs: each --tls-san, every address the engine is reached at, the name, localhost."""
+    hosts = [*record.HostOptions.AuthOptions.ServerCertSANs, ep.ip]
+    if ep.ssh_host and ep.ssh_host != ep.ip:
+        hosts.append(ep.ssh_host)
+    hosts += [record.Name, "localhost"]
+    if ep.ip in ("127.0.0.1", "localhost"):
+        hosts.append("127.0.0.1")
+    return hosts
+
+
+def _server_pair(
+    store: Store, record: HostRecord, ep: Endpoint, regenerate: bool
+) -> tuple[bytes, bytes, bytes]:
+    """(ca, server cert, server key): the stored server pair when still right, else a new one."""
+    from machine import certs, certstore
+
+    files = certstore.store_files(store.certs_dir)
+    mdir = store.machine_dir(record.Name)
+    cert_path, key_path = mdir / paths.SERVER_CERT, mdir / paths.SERVER_KEY
+    ca_pem = files.ca_cert.read_bytes()
+    hosts = server_cert_hosts(record, ep)
+    if not regenerate and cert_path.exists() and key_path.exists():
+        cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
+        finding = certs.check_server_cert(ca_pem, cert_pem, key_pem, [ep.ip])
+        if finding.problem is certs.Problem.OK and not _expires_soon(cert_pem):
+            return ca_pem, cert_pem, key_pem
+    pair = certstore.issue_server_cert(files, record.Name, hosts, cert_path, key_path)
+    certstore.copy_client_files(files, mdir)
+    return ca_pem, pair.cert_pem, pair.key_pem
+
+
+def _expires_soon(cert_pem: bytes) -> bool:
+    import datetime as dt
+
+    from machine import certs
+
+    return certs.is_expired(cert_pem, dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
+
+
+def engine_config(record: HostRecord, ep: Endpoint) -> EngineConfig:
+    from machine.engine import EngineConfig
+
+    eo = record.HostOptions.EngineOptions
+    return EngineConfig(
+        port=ep.engine_port,
+        driver_name=record.DriverName,
+        labels=eo.Labels,
+        insecure_registries=eo.InsecureRegistry,
+        registry_mirrors=eo.RegistryMirror,
+        storage_driver=eo.StorageDriver,
+        arbitrary_flags=eo.ArbitraryFlags,
+        env=eo.Env,
+        log_level=eo.LogLevel,
+        data_root=eo.GraphDir,
+        ipv6=eo.Ipv6,
+        selinux=eo.SelinuxEnabled,
+    )
+
+
+def provision(
+    ctx: Context,
+    record: HostRecord,
+    driver: Driver,
+    deadline: float,
+    journal: Journal | None,
+    new_server_cert: bool,
+) -> Outcome:
+    from machine import dockerapi, ssh
+    from machine.provision.run import Plan, provision
+
+    store, progress = ctx.store, ctx.progress
+
+    def at(step: str) -> None:
+        if journal is not None:
+            journal.at(step.rstrip("."))
+        progress.phase(step)
+
+    ep = driver.endpoint()
+    at("Waiting for SSH to be available...")
+    target = ssh_target(store, record.Name, ep)
+    with ssh.session(target, deadline, retry_auth=driver.features.fresh_host) as conn:
+        ca_pem, cert_pem, key_pem = _server_pair(store, record, ep, new_server_cert)
+        plan = Plan(
+            hostname=record.Name,
+            engine=engine_config(record, ep),
+            install_url=record.HostOptions.EngineOptions.InstallURL,
+            ca_pem=ca_pem,
+            server_cert_pem=cert_pem,
+            server_key_pem=key_pem,
+        )
+        outcome = provision(conn, plan, at)
+        at("Checking connection to Docker...")
+        try:
+            dockerapi.wait_until_up(ep.docker_url, tls_files(store, record.Name), deadline)
+        except MachineError as exc:
+            from machine.provision.host import RootShell
+            from machine.provision.run import engine_log_tail
+
+            shell = RootShell(conn, is_root=ep.ssh_user == "root")
+            tail = engine_log_tail(shell, "systemd")
+            if tail:
+                exc.hint = (exc.hint + " " if exc.hint else "") + "Engine log:\n" + tail
+            raise
+    return outcome
+
+
+def provision_machine(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> Outcome:
+    with ctx.store.locked(name), finishing(ctx.progress):
+        record, driver = load(ctx, name)
+        if not driver.features.provisions_engine:
+            raise NotSupported(f'Machine "{name}" ({record.DriverName}) has no host to provision')
+        require_running(name, driver)
+        deadline = time.monotonic() + wait_timeout
+        return provision(ctx, record, driver, deadline, None, new_server_cert=False)
+
+
+def regenerate_client_certs(ctx: Context) -> None:
+    """A new CA and client cert for the whole store (every machine then needs new server certs)."""
+    bootstrap_certs(ctx.store, regenerate=True)
+
+
+def regenerate_certs(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> None:
+    """A new server cert for `name`, installed by a provisioning pass."""
+    with ctx.store.locked(name), finishing(ctx.progress):
+        record, driver = load(ctx, name)
+        if not driver.features.provisions_engine:
+            raise NotSupported(f'Machine "{name}" ({record.DriverName}) has no certificates')
+        require_running(name, driver)
+        ctx.progress.phase("Regenerating TLS certificates")
+        deadline = time.monotonic() + wait_timeout
+        provision(ctx, record, driver, deadline, None, new_server_cert=True)
