@@ -88,6 +88,7 @@ class Features:
     provisions_engine: bool = True  # False: a record only (none); no SSH, no provisioning
     can_start_stop: bool = False  # start, stop and kill are supported
     can_restart: bool = False
+    reboots_over_ssh: bool = False  # restart = reboot the OS over SSH (an existing server)
     fresh_host: bool = False  # boots a new OS: SSH may refuse the key until first boot is done
     makes_ssh_key: bool = False  # the core makes the machine's SSH key pair before create()
     ip_may_change: bool = False  # check the server cert's SANs after start

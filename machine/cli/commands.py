@@ -436,6 +436,174 @@ def ssh_cmd(
     raise typer.Exit(code)
 
 
+# --- lifecycle -------------------------------------------------------------------------------
+
+
+def _lifecycle(ctx: click.Context, names: list[str] | None, action: str, hint: str = "") -> None:
+    from machine import ops
+
+    targets = _names(ctx, names or [])
+    contexts = _contexts(ctx, targets)
+    operation = getattr(ops, action)
+    _for_each(targets, lambda name: operation(contexts[name], name))
+    if hint:
+        prog = _globals(ctx).prog
+        print(f"{hint} You may need to re-run the `{prog} env` command.", file=sys.stderr)
+
+
+def start_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """Start a machine."""
+    _lifecycle(ctx, names, "start", "Started machines may have new IP addresses.")
+
+
+def stop_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """Stop a machine."""
+    _lifecycle(ctx, names, "stop")
+
+
+def kill_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """Kill a machine."""
+    _lifecycle(ctx, names, "kill")
+
+
+def restart_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """Restart a machine."""
+    _lifecycle(ctx, names, "restart", "Restarted machines may have new IP addresses.")
+
+
+def upgrade_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """Upgrade a machine's Docker engine."""
+    _lifecycle(ctx, names, "upgrade")
+
+
+def active_cmd(
+    ctx: typer.Context,
+    args: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", "-t", help="Timeout in seconds, default to 10s")
+    ] = 10.0,
+) -> None:
+    """Print which machine is active."""
+    from machine import listing
+
+    if args:
+        raise errors.UsageError("Error: Too many arguments given")
+    if not os.environ.get("DOCKER_HOST"):
+        raise errors.MachineError("No active host found")
+    items = listing.rows(_context(ctx, quiet=True), timeout, query_engines=False)
+    active = [row.Name for row in items if row.ActiveHost]
+    if active:
+        print(active[0])
+        return
+    if any(row.State == "Timeout" for row in items):
+        raise errors.MachineError("Error getting active host: timeout")
+    raise errors.MachineError("No active host found")
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def _targets(ctx: click.Context, machines: set[str]) -> dict[str, Any]:
+    from machine import ops
+
+    c = _context(ctx, quiet=True)
+    return {name: ops.ssh_endpoint(c, name)[2] for name in machines}
+
+
+def _run_tool(argv: list[str], package: str) -> int:
+    import subprocess
+
+    if shutil.which(argv[0]) is None:
+        raise errors.MachineError(
+            f"{argv[0]} is not installed on this computer",
+            hint=f"Install it, e.g. `apt-get install {package}`.",
+        )
+    return subprocess.call(argv)
+
+
+def scp_cmd(
+    ctx: typer.Context,
+    src: Annotated[str, typer.Argument(metavar="[[user@]machine:][path]")],
+    dst: Annotated[str, typer.Argument(metavar="[[user@]machine:][path]")],
+    recursive: Annotated[
+        bool,
+        typer.Option(
+            "--recursive", "-r", help="Copy files recursively (required to copy directories)"
+        ),
+    ] = False,
+    delta: Annotated[
+        bool,
+        typer.Option(
+            "--delta",
+            "-d",
+            help="Reduce amount of data sent over network by sending only the differences "
+            "(uses rsync)",
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Disables the progress meter as well as warning and diagnostic messages from ssh",
+        ),
+    ] = False,
+) -> None:
+    """Copy files between machines."""
+    from machine import transfer
+
+    source, target = transfer.parse_location(src), transfer.parse_location(dst)
+    machines = {loc.machine for loc in (source, target) if loc.machine}
+    with transfer.config_file(_targets(ctx, machines)) as config:
+        if delta:
+            argv = transfer.rsync_argv(config, source, target, recursive, quiet)
+            code = _run_tool(argv, "rsync")
+        else:
+            code = _run_tool(
+                transfer.scp_argv(config, source, target, recursive, quiet), "openssh-client"
+            )
+    if code:
+        raise typer.Exit(code)
+
+
+def mount_cmd(
+    ctx: typer.Context,
+    src: Annotated[str, typer.Argument(metavar="[machine:][path]")],
+    mountpoint: Annotated[str, typer.Argument(metavar="[mountpoint]")],
+    unmount: Annotated[
+        bool, typer.Option("--unmount", "-u", help="Unmount instead of mount")
+    ] = False,
+) -> None:
+    """Mount or unmount a directory from a machine with SSHFS."""
+    from machine import transfer
+
+    if unmount:
+        code = _run_tool(transfer.unmount_argv(mountpoint), "fuse3")
+    else:
+        source = transfer.parse_location(src)
+        if not source.machine:
+            raise errors.UsageError(f"Error: {src!r} names no machine (use machine:path)")
+        targets = _targets(ctx, {source.machine})
+        # sshfs keeps using the config after this command returns: keep it with the machine
+        config = _store(ctx).machine_dir(source.machine) / paths.SSH_CONFIG
+        from machine.files import write_atomic
+
+        write_atomic(config, transfer.ssh_config(targets))
+        code = _run_tool(transfer.sshfs_argv(str(config), source, mountpoint), "sshfs")
+    if code:
+        raise typer.Exit(code)
+
+
 def version_cmd(ctx: typer.Context, name: Annotated[str | None, typer.Argument()] = None) -> None:
     """Show the version information (of this tool, or of a machine's engine)."""
     from machine.cli.main import VERSION
@@ -466,3 +634,11 @@ def register(app: typer.Typer) -> None:
         "ssh", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
     )(ssh_cmd)
     app.command("version")(version_cmd)
+    app.command("start")(start_cmd)
+    app.command("stop")(stop_cmd)
+    app.command("restart")(restart_cmd)
+    app.command("kill")(kill_cmd)
+    app.command("upgrade")(upgrade_cmd)
+    app.command("active")(active_cmd)
+    app.command("scp")(scp_cmd)
+    app.command("mount")(mount_cmd)

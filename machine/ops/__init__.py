@@ -13,7 +13,17 @@ from machine.ops.context import (
     tls_files,
 )
 from machine.ops.create import CreateOptions, create
-from machine.ops.lifecycle import remove, set_driver_state, ssh_endpoint, state_of
+from machine.ops.lifecycle import (
+    kill,
+    remove,
+    restart,
+    set_driver_state,
+    ssh_endpoint,
+    start,
+    state_of,
+    stop,
+    upgrade,
+)
 from machine.ops.provisioning import (
     engine_config,
     provision_machine,
@@ -30,15 +40,20 @@ __all__ = [
     "create",
     "driver_for",
     "engine_config",
+    "kill",
     "load",
     "provision_machine",
     "regenerate_certs",
     "regenerate_client_certs",
     "remove",
+    "restart",
     "server_cert_hosts",
     "set_driver_state",
     "ssh_endpoint",
     "ssh_target",
+    "start",
     "state_of",
+    "stop",
     "tls_files",
+    "upgrade",
 ]

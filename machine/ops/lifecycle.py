@@ -1,18 +1,176 @@
-"""Operations on existing machines: remove, state, SSH endpoint (start/stop/kill/restart next)."""
+"""Operations on existing machines: start, stop, kill, restart, upgrade, remove, state.
+
+Messages are docker-machine's ("Starting "web"...", "Machine "web" is already running.").
+After a machine boots, its engine is waited for over TLS; if the machine came back at an address
+its server certificate does not cover, a new certificate is issued and installed first, so
+`env` keeps working (docker-machine left users with an x509 error and `regenerate-certs`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from machine.driver import Driver, State
-from machine.errors import HostNotFound, HostNotRunning, MachineError, NotSupported
+from machine.errors import (
+    HostNotFound,
+    HostNotRunning,
+    MachineError,
+    NotSupported,
+)
 from machine.host import HostRecord
-from machine.ops.context import Context, load, ssh_target
+from machine.ops.context import DEFAULT_WAIT, Context, finishing, load, ssh_target, tls_files
+from machine.ops.provisioning import provision
 
 if TYPE_CHECKING:
     from machine.ssh import Target
+
+REBOOT_MARKER = "/run/machine-reboot-pending"  # /run is a tmpfs: a reboot empties it
+
+
+class StateError(MachineError):
+    """The machine already is in the state asked for (docker-machine: an error, exit 1)."""
+
+
+def start(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> None:
+    deadline = time.monotonic() + wait_timeout
+    with ctx.store.locked(name), finishing(ctx.progress):
+        record, driver = load(ctx, name)
+        ctx.progress.phase(f'Starting "{name}"...')
+        if not driver.features.can_start_stop:
+            driver.start()  # the driver's own "does not support" error, before any query
+        if driver.state() is State.RUNNING:
+            raise StateError(f'Machine "{name}" is already running.')
+        driver.start()
+        _wait_for_state(driver, State.RUNNING, deadline, name)
+        record = set_driver_state(ctx, record, driver)
+        ctx.progress.note(f'Machine "{name}" was started.')
+        _after_boot(ctx, record, driver, deadline)
+
+
+def stop(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> None:
+    _power_off(ctx, name, wait_timeout, kill=False)
+
+
+def kill(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> None:
+    _power_off(ctx, name, wait_timeout, kill=True)
+
+
+def _power_off(ctx: Context, name: str, wait_timeout: float, kill: bool) -> None:
+    deadline = time.monotonic() + wait_timeout
+    with ctx.store.locked(name), finishing(ctx.progress):
+        record, driver = load(ctx, name)
+        ctx.progress.phase(f'{"Killing" if kill else "Stopping"} "{name}"...')
+        if not driver.features.can_start_stop:
+            (driver.kill if kill else driver.stop)()  # the driver's "does not support" error
+        if driver.state() is State.STOPPED:
+            raise StateError(f'Machine "{name}" is already stopped.')
+        (driver.kill if kill else driver.stop)()
+        _wait_for_state(driver, State.STOPPED, deadline, name)
+        set_driver_state(ctx, record, driver)
+        ctx.progress.note(f'Machine "{name}" was {"killed" if kill else "stopped"}.')
+
+
+def restart(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> None:
+    deadline = time.monotonic() + wait_timeout
+    with ctx.store.locked(name), finishing(ctx.progress):
+        record, driver = load(ctx, name)
+        ctx.progress.phase(f'Restarting "{name}"...')
+        state = driver.state()
+        if state is State.STOPPED:
+            driver.start()
+        elif driver.features.reboots_over_ssh:
+            _reboot_over_ssh(ctx, record, driver, deadline)
+        else:
+            driver.restart()
+        _wait_for_state(driver, State.RUNNING, deadline, name)
+        record = set_driver_state(ctx, record, driver)
+        _after_boot(ctx, record, driver, deadline)
+
+
+def _wait_for_state(driver: Driver, wanted: State, deadline: float, name: str) -> None:
+    delay = 0.2
+    while True:
+        state = driver.state()
+        if state is wanted:
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise MachineError(
+                f'Machine "{name}" did not become {wanted.value.lower()} in time '
+                f"(it is {state.value or 'in no known state'})"
+            )
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 3.0)
+
+
+def _after_boot(ctx: Context, record: HostRecord, driver: Driver, deadline: float) -> None:
+    """Wait for the engine; first re-issue the server cert if the address changed."""
+    if not driver.features.provisions_engine:
+        return
+    from machine import dockerapi, tlscheck
+    from machine.errors import CertificateProblem
+
+    ep = driver.endpoint()
+    try:
+        tlscheck.verify(ctx.store.machine_dir(record.Name), ep.ip, record.Name, "machine", "")
+    except CertificateProblem:
+        ctx.progress.phase("The machine's address changed: issuing a new server certificate...")
+        provision(ctx, record, driver, deadline, None, new_server_cert=True)
+        return
+    ctx.progress.phase("Waiting for the Docker engine...")
+    dockerapi.wait_until_up(ep.docker_url, tls_files(ctx.store, record.Name), deadline)
+
+
+def _reboot_over_ssh(ctx: Context, record: HostRecord, driver: Driver, deadline: float) -> None:
+    from machine import ssh
+
+    target = ssh_target(ctx.store, record.Name, driver.endpoint())
+    with ssh.session(target, deadline) as conn:
+        sudo = "" if conn.run("id -u").stdout.strip() == "0" else "sudo -n "
+        # Leave a marker in /run, then reboot in the background so this command can return.
+        result = conn.run(
+            f"{sudo}sh -c 'touch {REBOOT_MARKER} && "
+            "(sleep 1; shutdown -r now) >/dev/null 2>&1 </dev/null &'"
+        )
+        if not result.ok:
+            raise MachineError(f'Could not reboot "{record.Name}": {result.stderr.strip()}')
+    ctx.progress.phase("Waiting for the machine to reboot...")
+    delay = 0.5
+    while True:
+        time.sleep(delay)
+        with contextlib.suppress(OSError, EOFError, MachineError, TimeoutError):
+            conn = ssh.connect_once(target, timeout=3)
+            try:
+                if conn.run(f"test -e {REBOOT_MARKER}").code != 0:
+                    return  # up again, and /run is new: the reboot happened
+            finally:
+                conn.close()
+        if time.monotonic() > deadline:
+            raise MachineError(f'Machine "{record.Name}" did not come back after its reboot')
+        delay = min(delay * 1.5, 3.0)
+
+
+def upgrade(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> str:
+    """Upgrade the engine with the host's package manager (or install script); its new version."""
+    from machine import dockerapi, ssh
+    from machine.provision.run import upgrade_engine
+
+    deadline = time.monotonic() + wait_timeout
+    with ctx.store.locked(name), finishing(ctx.progress):
+        record, driver = load(ctx, name)
+        if not driver.features.provisions_engine:
+            raise NotSupported(f'Machine "{name}" ({record.DriverName}) has no engine to upgrade')
+        if driver.state() is State.STOPPED and driver.features.can_start_stop:
+            driver.start()
+            _wait_for_state(driver, State.RUNNING, deadline, name)
+        ep = driver.endpoint()
+        ctx.progress.phase("Upgrading docker...")
+        with ssh.session(ssh_target(ctx.store, name, ep), deadline) as conn:
+            upgrade_engine(conn, record.HostOptions.EngineOptions.InstallURL, ctx.progress.phase)
+        return dockerapi.wait_until_up(ep.docker_url, tls_files(ctx.store, name), deadline)
 
 
 def remove(ctx: Context, name: str, force: bool = False) -> None:
@@ -40,7 +198,8 @@ def state_of(ctx: Context, name: str) -> State:
 
 def set_driver_state(ctx: Context, record: HostRecord, driver: Driver) -> HostRecord:
     new = replace(record, Driver=driver.to_json())
-    ctx.store.save(new)
+    if new.Driver != record.Driver:
+        ctx.store.save(new)
     return new
 
 

@@ -36,6 +36,12 @@ class Family:
         """docker-machine's provisioner name for this OS ("Provisioning with LABEL...")."""
         return _LABELS.get(osr.id, self.name)
 
+    def upgrade_commands(self, osr: OSRelease, install_url: str) -> list[str]:
+        """Commands (run as root) that upgrade an installed engine in place."""
+        if install_url:
+            return [WAIT_FOR_CLOUD_INIT, *self._from_script(install_url)]
+        return [WAIT_FOR_CLOUD_INIT, *_UPGRADES[self.name](osr)]
+
     def install_commands(self, osr: OSRelease, install_url: str) -> list[str]:
         """Commands (run as root) that install the engine and leave it enabled."""
         if install_url:
@@ -85,6 +91,23 @@ def _arch(osr: OSRelease) -> list[str]:
 def _alpine(osr: OSRelease) -> list[str]:
     return ["apk add --no-cache docker", "rc-update add docker default"]
 
+
+def _redhat_upgrade(osr: OSRelease) -> list[str]:
+    if osr.id == "fedora":
+        return ["dnf upgrade -y moby-engine"]
+    return ["yum update -y docker"]
+
+
+_UPGRADES: dict[str, Callable[[OSRelease], list[str]]] = {
+    "debian": lambda osr: [
+        f"{_APT} update",
+        f"{_APT} install -y --only-upgrade docker.io",
+    ],
+    "redhat": _redhat_upgrade,
+    "SUSE": lambda osr: ["zypper --non-interactive update docker"],
+    "arch": lambda osr: ["pacman -Sy --noconfirm --needed docker"],
+    "alpine": lambda osr: ["apk upgrade --no-cache docker"],
+}
 
 # Where docker-machine named the provisioner after the distribution rather than the family.
 _LABELS = {

@@ -206,6 +206,25 @@ def _apply(shell: RootShell, family: Family, facts: Facts, changed: bool) -> boo
     return False
 
 
+def upgrade_engine(remote: Remote, install_url: str, step: Step = lambda message: None) -> bool:
+    """Upgrade the engine in place; restart it if its version changed. True when it did."""
+    facts = parse_facts(remote.run(f"sh -c {quote(_FACTS)}").stdout)
+    if not facts.dockerd:
+        raise ProvisionError("the Docker engine is not installed; run `provision` first")
+    family = families.detect(facts.os)
+    shell = RootShell(remote, is_root=facts.uid == 0)
+    before = shell.run("dockerd --version").stdout.strip()
+    for command in family.upgrade_commands(facts.os, install_url):
+        shell.check(command, "upgrading the Docker engine")
+    after = shell.run("dockerd --version").stdout.strip()
+    if before == after:
+        step(f"Docker is already the newest version available ({after})")
+        return False
+    step("Restarting docker...")
+    _apply(shell, family, facts, changed=True)
+    return True
+
+
 def engine_log_tail(shell: RootShell, init: str) -> str:
     """The engine's last log lines, for an error message when it does not come up."""
     if init == SYSTEMD:

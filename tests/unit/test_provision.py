@@ -174,3 +174,23 @@ def test_parse_facts() -> None:
         "systemd",
         True,
     )
+
+
+def test_upgrade_restarts_only_when_the_version_changed() -> None:
+    from machine.provision.run import upgrade_engine
+
+    remote = debian_host()
+    remote.on(r"^dockerd --version", "Docker version 20.10.24\n", times=1)
+    remote.on(r"^dockerd --version", "Docker version 20.10.25\n")
+    remote.on(r"cloud-init").on(r"apt-get .* update").on(r"--only-upgrade docker\.io")
+    remote.on(r"^systemctl daemon-reload")
+    assert upgrade_engine(remote, "") is True
+    assert any("systemctl restart docker.service" in c for c in remote.commands)
+
+    same = debian_host()
+    same.on(r"^dockerd --version", "Docker version 20.10.24\n")
+    same.on(r"cloud-init").on(r"apt-get .* update").on(r"--only-upgrade docker\.io")
+    messages: list[str] = []
+    assert upgrade_engine(same, "", messages.append) is False
+    assert not any("restart" in c for c in same.commands)
+    assert "already the newest version" in messages[0]

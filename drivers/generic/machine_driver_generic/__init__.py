@@ -52,7 +52,8 @@ class GenericConfig(BaseConfig):
 class Driver(BaseDriver):
     name = "generic"
     Config = GenericConfig
-    features = Features(provisions_engine=True)
+    # restart reboots the server over SSH, as docker-machine's `sudo shutdown -r now` did
+    features = Features(provisions_engine=True, reboots_over_ssh=True)
     help = "An existing server reached over SSH"
 
     @property

@@ -1,0 +1,117 @@
+"""`scp` and `mount`: locations like `[user@]machine:path`, and the OpenSSH-family commands
+(scp, rsync, sshfs) that move files, all checking each machine's pinned host key.
+
+One generated ssh_config (a private temporary file) names each machine as a host alias with its
+address, port, user, key and pinned known_hosts, so copies between two machines work too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from machine.errors import UsageError
+from machine.ssh import Target
+
+_REMOTE = re.compile(
+    r"^(?:(?P<user>[^@:/]+)@)?(?P<machine>[A-Za-z0-9][A-Za-z0-9.\-]*):(?P<path>.*)$"
+)
+
+
+@dataclass(frozen=True)
+class Location:
+    path: str
+    machine: str = ""  # "" for a local path (also written `localhost:path`)
+    user: str = ""
+
+
+def parse_location(text: str) -> Location:
+    m = _REMOTE.match(text)
+    if not m or m.group("machine") == "localhost":
+        path = text.split(":", 1)[1] if m else text
+        return Location(path=path)
+    return Location(path=m.group("path"), machine=m.group("machine"), user=m.group("user") or "")
+
+
+def host_alias(machine: str) -> str:
+    return f"machine-{machine}"
+
+
+def ssh_config(targets: dict[str, Target]) -> str:
+    """An OpenSSH client config with one `Host machine-NAME` block per machine."""
+    blocks = []
+    for name, t in sorted(targets.items()):
+        lines = [
+            f"Host {host_alias(name)}",
+            f"  HostName {t.host}",
+            f"  Port {t.port}",
+            f"  User {t.user}",
+            f"  HostKeyAlias {t.alias}",
+            f'  UserKnownHostsFile "{t.known_hosts}"',
+            "  StrictHostKeyChecking yes",
+            "  PasswordAuthentication no",
+            "  LogLevel quiet",
+            "  ControlMaster no",
+            "  ControlPath none",
+        ]
+        if t.key_path:
+            lines += [f'  IdentityFile "{t.key_path}"', "  IdentitiesOnly yes"]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+@contextmanager
+def config_file(targets: dict[str, Target]) -> Iterator[str]:
+    """The config in a private temporary file for the life of one command."""
+    fd, path = tempfile.mkstemp(prefix="machine-ssh-", suffix=".conf")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(ssh_config(targets))
+        yield path
+    finally:
+        os.unlink(path)
+
+
+def remote_arg(loc: Location) -> str:
+    if not loc.machine:
+        return loc.path
+    user = f"{loc.user}@" if loc.user else ""
+    return f"{user}{host_alias(loc.machine)}:{loc.path}"
+
+
+def scp_argv(config: str, src: Location, dst: Location, recursive: bool, quiet: bool) -> list[str]:
+    argv = ["scp", "-F", config]
+    if src.machine and dst.machine:
+        argv.append("-3")  # between two machines: through this computer, like docker-machine
+    if recursive:
+        argv.append("-r")
+    if quiet:
+        argv.append("-q")
+    return [*argv, remote_arg(src), remote_arg(dst)]
+
+
+def rsync_argv(
+    config: str, src: Location, dst: Location, recursive: bool, quiet: bool
+) -> list[str]:
+    if src.machine and dst.machine:
+        raise UsageError(
+            "--delta (rsync) cannot copy between two machines; copy through a local folder instead"
+        )
+    argv = ["rsync", "-e", f"ssh -F {config}"]
+    if not quiet:
+        argv.append("--progress")
+    if recursive:
+        argv.append("-r")
+    return [*argv, remote_arg(src), remote_arg(dst)]
+
+
+def sshfs_argv(config: str, src: Location, mountpoint: str) -> list[str]:
+    return ["sshfs", "-F", config, remote_arg(src), mountpoint]
+
+
+def unmount_argv(mountpoint: str) -> list[str]:
+    return ["fusermount", "-u", mountpoint]
