@@ -29,8 +29,9 @@ SUBNET_PREFIX = "10.231"
 BASE_PACKAGES = "systemd,systemd-sysv,openssh-server,dbus,iproute2,ca-certificates,sudo"
 VARIANTS = {
     # engine preinstalled; its .debs are kept to serve as the local apt repository (curl is
-    # there for hosts that install the engine with a script and must fetch it first)
-    "docker": BASE_PACKAGES + ",docker.io,curl",
+    # there for hosts that install the engine with a script and must fetch it first; rsync
+    # for `scp --delta`)
+    "docker": BASE_PACKAGES + ",docker.io,curl,rsync",
     "plain": BASE_PACKAGES,
 }
 
@@ -125,6 +126,8 @@ class TestHost:
     index: int  # 1..250: the third octet of its subnet
     variant: str = "docker"
     process: subprocess.Popen[bytes] | None = None
+    _stopping: bool = False
+    _argv: list[str] = field(default_factory=list)
     servers: list[http.server.ThreadingHTTPServer] = field(default_factory=list)
 
     @property
@@ -153,6 +156,7 @@ class TestHost:
 
     def cleanup(self) -> None:
         """Remove everything of this host, whether from this run or an earlier one."""
+        self._stopping = True
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
@@ -209,29 +213,47 @@ class TestHost:
         self._network()
         if self.variant == "plain":
             self.serve(apt_repo(), 8080)
-        log = open(self.dir / "console.log", "wb")  # noqa: SIM115 - lives as long as the host
+        self._argv = [
+            "systemd-nspawn",
+            "-D",
+            str(self.merged),
+            "--boot",
+            "--register=no",
+            "--keep-unit",
+            "--capability=all",
+            "--system-call-filter=add_key keyctl bpf",
+            f"--network-namespace-path=/run/netns/{self.ns}",
+            f"--bind={self.dir / 'docker'}:/var/lib/docker",
+            "-M",
+            self.name,
+        ]
+        self._stopping = False
+        self._launch()
+        threading.Thread(target=self._supervise, daemon=True).start()
+        self.wait_port(22, timeout)
+
+    def _launch(self) -> None:
+        log = open(self.dir / "console.log", "ab")  # noqa: SIM115 - lives as long as the host
         self.process = subprocess.Popen(
-            [
-                "systemd-nspawn",
-                "-D",
-                str(self.merged),
-                "--boot",
-                "--register=no",
-                "--keep-unit",
-                "--capability=all",
-                "--system-call-filter=add_key keyctl bpf",
-                f"--network-namespace-path=/run/netns/{self.ns}",
-                f"--bind={self.dir / 'docker'}:/var/lib/docker",
-                "-M",
-                self.name,
-            ],
+            self._argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         (self.dir / "nspawn.pid").write_text(str(self.process.pid))
-        self.wait_port(22, timeout)
+
+    def _supervise(self) -> None:
+        """A reboot inside the container ends nspawn with code 133: boot it again, as a
+        machine would come back after `shutdown -r now`."""
+        while True:
+            process = self.process
+            if process is None:
+                return
+            code = process.wait()
+            if code != 133 or self._stopping:
+                return
+            self._launch()
 
     def _network(self) -> None:
         run(["ip", "netns", "add", self.ns])
