@@ -91,7 +91,25 @@ class Store:
             raise HostNotFound(name, self.prog) from None
         except NotADirectoryError:
             raise HostNotFound(name, self.prog) from None
-        return parse_record(text, str(path))
+        data = decode_record(text, str(path))
+        if data.get("ConfigVersion", 0) < CONFIG_VERSION:
+            data = self._migrate(name, text, data)
+        return record_from_json(data)
+
+    def _migrate(self, name: str, original: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Bring an old docker-machine config to version 3, keeping the original as .bak."""
+        from machine.host import record_to_text
+        from machine.migrate import migrate
+
+        migrated, _ = migrate(data, str(self.machine_dir(name)))
+        backup = self.machine_dir(name) / paths.CONFIG_BACKUP
+        try:
+            if not backup.exists():
+                write_atomic(backup, original, PRIVATE_FILE)
+            write_atomic(self.config_path(name), record_to_text(record_from_json(migrated)))
+        except OSError:
+            pass  # a read-only store still loads; it is migrated again next time
+        return migrated
 
     def is_locked(self, name: str) -> bool:
         return is_held(self.lock_path(name))
@@ -127,6 +145,11 @@ class Store:
 
 
 def parse_record(text: str, where: str) -> HostRecord:
+    return record_from_json(decode_record(text, where))
+
+
+def decode_record(text: str, where: str) -> dict[str, Any]:
+    """The JSON of a config.json, checked for shape and version (not yet migrated)."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -138,4 +161,4 @@ def parse_record(text: str, where: str) -> HostRecord:
         raise CorruptRecord(where, "ConfigVersion is not a number")
     if version > CONFIG_VERSION:
         raise ConfigFromTheFuture(where, version)
-    return record_from_json(data)
+    return data

@@ -304,8 +304,13 @@ def inspect_cmd(
     from machine.host import record_to_json
 
     name = _one_name(ctx, names or [])
-    record, driver = ops.load(_context(ctx, quiet=True), name)
-    data = record_to_json(record.with_driver(driver.to_json()))
+    c = _context(ctx, quiet=True)
+    record = c.store.load(name)
+    import contextlib
+
+    with contextlib.suppress(errors.DriverNotFound):  # without its driver: the record as stored
+        record = record.with_driver(ops.driver_for(c, record).to_json())
+    data = record_to_json(record)
     if fmt:
         from machine.template import render
 

@@ -1,0 +1,126 @@
+"""A store written by docker-machine 0.16 (every driver, config versions 0-3) keeps working."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.storefixture import FIXTURE, make_dm_store
+
+pytestmark = pytest.mark.backend
+
+MACHINE = str(Path(sys.executable).parent / "machine")
+
+
+def run(store: Path, *args: str, prog: str = MACHINE) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env.update(MACHINE_STORAGE_PATH=str(store), SHELL="/bin/bash")
+    return subprocess.run([prog, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return make_dm_store(tmp_path / "dm")
+
+
+def test_ls_lists_every_machine(store: Path) -> None:
+    result = run(store, "ls", "-t", "5")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert sorted(rows) == [
+        "dm-aws",
+        "dm-generic",
+        "dm-kvm",
+        "dm-none",
+        "dm-v0",
+        "dm-v1",
+        "dm-v2",
+        "dm-vbox",
+        "dm-vsphere",
+    ]
+    for name in ("dm-aws", "dm-kvm", "dm-vbox", "dm-vsphere"):
+        assert rows[name].split()[1:4] == ["-", "not", "found"], rows[name]
+        assert "Error" in rows[name]
+    assert rows["dm-none"].split()[2] == "none"
+    assert rows["dm-generic"].split()[2] == "generic"
+    assert run(store, "ls", "-q").stdout.split() == sorted(rows)
+
+
+def test_old_configs_migrate_once_with_a_backup(store: Path) -> None:
+    originals = {
+        n: (store / f"machines/{n}/config.json").read_text() for n in ("dm-v0", "dm-v1", "dm-v2")
+    }
+    assert run(store, "ls", "-q", "--filter", "driver=generic").returncode == 0
+    for name, original in originals.items():
+        mdir = store / "machines" / name
+        assert (mdir / "config.json.bak").read_text() == original
+        data = json.loads((mdir / "config.json").read_text())
+        assert data["ConfigVersion"] == 3
+        assert data["Name"] == name
+        auth = data["HostOptions"]["AuthOptions"]
+        assert auth["CaPrivateKeyPath"] == f"{store}/certs/ca-key.pem"
+        assert auth["CertDir"] == f"{store}/certs"
+        assert auth["StorePath"] == f"{store}/machines/{name}"
+        assert data["Driver"]["StorePath"] == str(store)
+        assert "PrivateKeyPath" not in auth
+    labels = json.loads((store / "machines/dm-v1/config.json").read_text())
+    assert labels["HostOptions"]["EngineOptions"]["Labels"] == ["from=v1"]
+    v0 = json.loads((store / "machines/dm-v0/config.json").read_text())
+    assert v0["HostOptions"]["EngineOptions"]["TlsVerify"] is True
+
+
+def test_nothing_else_is_rewritten(store: Path) -> None:
+    v3 = [
+        p
+        for p in (store / "machines").glob("*/config.json")
+        if json.loads(p.read_text()).get("ConfigVersion") == 3
+    ]
+    before = {p: p.read_text() for p in v3}
+    for args in (
+        ("ls",),
+        ("env", "dm-generic"),
+        ("inspect", "dm-vbox"),
+        ("ip", "dm-kvm"),
+        ("config", "dm-generic"),
+        ("url", "dm-none"),
+    ):
+        run(store, *args)
+    assert {p: p.read_text() for p in v3} == before
+    assert not any(p.with_name("config.json.bak").exists() for p in v3)
+
+
+def test_reading_commands_on_existing_machines(store: Path) -> None:
+    env = run(store, "env", "dm-generic")
+    assert env.returncode == 0, env.stderr
+    assert 'export DOCKER_HOST="tcp://127.0.0.1:2376"' in env.stdout
+    assert f'export DOCKER_CERT_PATH="{store}/machines/dm-generic"' in env.stdout
+    assert run(store, "ip", "dm-generic").stdout == "127.0.0.1\n"
+    assert run(store, "url", "dm-v1").stdout == "tcp://127.0.0.1:2376\n"
+    config = run(store, "config", "dm-generic").stdout
+    assert f'--tlscacert="{store}/machines/dm-generic/ca.pem"' in config
+    inspected = json.loads(run(store, "inspect", "dm-vbox").stdout)
+    assert inspected["Driver"]["HostOnlyCIDR"] == "192.168.99.1/24"
+    fmt = run(store, "inspect", "-f", "{{.HostOptions.AuthOptions.StorePath}}", "dm-aws")
+    assert fmt.stdout == f"{store}/machines/dm-aws\n"
+    missing = run(store, "ip", "dm-vbox")
+    assert missing.returncode == 1 and 'Driver "virtualbox" not found' in missing.stderr
+
+
+def test_rm_of_machines_with_and_without_their_driver(store: Path) -> None:
+    assert run(store, "rm", "-y", "dm-none").returncode == 0
+    refused = run(store, "rm", "-y", "dm-vbox")
+    assert refused.returncode == 1
+    assert 'Error removing host "dm-vbox"' in refused.stderr
+    assert (store / "machines/dm-vbox").exists()
+    assert run(store, "rm", "-f", "dm-vbox").returncode == 0
+    assert not (store / "machines/dm-vbox").exists()
+
+
+def test_fixture_is_docker_machines_shape() -> None:
+    data = json.loads((FIXTURE / "machines/dm-none/config.json").read_text())
+    assert list(data) == ["ConfigVersion", "Driver", "DriverName", "HostOptions", "Name"]
