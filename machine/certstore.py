@@ -14,6 +14,7 @@ from pathlib import Path
 from machine import certs, paths
 from machine.errors import CertificateProblem
 from machine.files import PRIVATE_FILE, PUBLIC_FILE, ensure_dir, write_atomic
+from machine.host import AuthOptions
 from machine.locks import LockTimeout, exclusive
 
 CERTS_LOCK_TIMEOUT = 60.0
@@ -38,6 +39,18 @@ def store_files(certs_dir: Path) -> ClientFiles:
     )
 
 
+def record_files(auth: AuthOptions, certs_dir: Path) -> ClientFiles:
+    """The CA and client files a machine's record names (docker-machine stores them per machine,
+    and `--tls-ca-cert` and friends can point them anywhere); the store's where it names none."""
+    default = store_files(certs_dir)
+    return ClientFiles(
+        Path(auth.CaCertPath) if auth.CaCertPath else default.ca_cert,
+        Path(auth.CaPrivateKeyPath) if auth.CaPrivateKeyPath else default.ca_key,
+        Path(auth.ClientCertPath) if auth.ClientCertPath else default.client_cert,
+        Path(auth.ClientKeyPath) if auth.ClientKeyPath else default.client_key,
+    )
+
+
 def username() -> str:
     # docker-machine puts $USER into the certificates' O= field.
     return os.environ.get("USER") or _login_name() or "unknown"
@@ -54,7 +67,10 @@ def bootstrap(files: ClientFiles, lock_dir: Path, regenerate: bool = False) -> N
     """Make the CA and client pair if missing or expired (or when `regenerate`), exactly once."""
     if not regenerate and _complete_and_current(files):
         return  # the common path takes no lock
-    ensure_dir(files.ca_cert.parent)
+    for parent in {f.parent for f in (files.ca_cert, files.ca_key, files.client_cert,
+                                      files.client_key)}:
+        # made 0700 when we make it; a folder the user named keeps the modes it has
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     ensure_dir(lock_dir)
     try:
         with exclusive(lock_dir / paths.CERTS_LOCK, CERTS_LOCK_TIMEOUT):

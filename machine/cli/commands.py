@@ -122,6 +122,7 @@ def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) ->
         tls_sans=tuple(params["tls_san"]),
         keep_on_failure=bool(params["keep_on_failure"]),
         wait_timeout=float(params["wait_timeout"]),
+        client_files=_client_files(ctx),
     )
     c = _context(ctx)
     ops.create(c, opts)
@@ -131,6 +132,24 @@ def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) ->
     c.progress.note(
         "To see how to connect your Docker Client to the Docker Engine running on this "
         f"virtual machine, run: {prog} env {name}"
+    )
+
+
+def _client_files(ctx: click.Context) -> Any:
+    """--tls-ca-cert, --tls-ca-key, --tls-client-cert, --tls-client-key; each defaults to the
+    store's own file, and files that do not exist yet are created there."""
+    g = _globals(ctx)
+    given = [g.tls_ca_cert, g.tls_ca_key, g.tls_client_cert, g.tls_client_key]
+    if not any(given):
+        return None
+    from pathlib import Path
+
+    from machine.certstore import ClientFiles, store_files
+
+    default = store_files(_store(ctx).certs_dir)
+    defaults = [default.ca_cert, default.ca_key, default.client_cert, default.client_key]
+    return ClientFiles(
+        *(Path(p).expanduser().absolute() if p else d for p, d in zip(given, defaults, strict=True))
     )
 
 

@@ -28,6 +28,10 @@ class Globals:
     debug: bool
     native_ssh: bool
     prog: str
+    tls_ca_cert: str | None = None
+    tls_ca_key: str | None = None
+    tls_client_cert: str | None = None
+    tls_client_key: str | None = None
 
 
 class Group(typer.core.TyperGroup):
@@ -107,6 +111,14 @@ def _globals(
     github_api_token: Annotated[
         str | None, typer.Option(envvar="MACHINE_GITHUB_API_TOKEN", hidden=True)
     ] = None,
+    compat: Annotated[
+        bool,
+        typer.Option(
+            "--compat",
+            envvar="MACHINE_COMPAT",
+            help="Speak as docker-machine in messages and hints (as when run under that name)",
+        ),
+    ] = False,
     bugsnag_api_token: Annotated[
         str | None,
         typer.Option(envvar="MACHINE_BUGSNAG_API_TOKEN", hidden=True, help="Accepted; never used"),
@@ -119,6 +131,10 @@ def _globals(
         debug=debug,
         native_ssh=native_ssh,
         prog=ctx.find_root().info_name or "machine",
+        tls_ca_cert=tls_ca_cert,
+        tls_ca_key=tls_ca_key,
+        tls_client_cert=tls_client_cert,
+        tls_client_key=tls_client_key,
     )
 
 
@@ -164,6 +180,8 @@ def build() -> click.Group:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     prog = _prog_name(sys.argv[0])
+    if "--compat" in args or os.environ.get("MACHINE_COMPAT", "").lower() in ("1", "true"):
+        prog = "docker-machine"  # the name every message and hint uses
     debug = "-D" in args or "--debug" in args or bool(os.environ.get("MACHINE_DEBUG"))
     try:
         group = build()

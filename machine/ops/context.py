@@ -20,6 +20,7 @@ from machine.registry import Registry
 from machine.store import Store
 
 if TYPE_CHECKING:  # imported lazily at run time: env/ls must not pay for ssh or TLS modules
+    from machine.certstore import ClientFiles
     from machine.dockerapi import TLSFiles
     from machine.ssh import Target
 
@@ -33,17 +34,20 @@ class Context:
     progress: Progress = field(default_factory=Progress)
 
 
-def auth_options(store: Store, name: str, sans: tuple[str, ...] = ()) -> AuthOptions:
-    certs_dir = str(store.certs_dir)
+def auth_options(
+    store: Store, name: str, sans: tuple[str, ...] = (), files: ClientFiles | None = None
+) -> AuthOptions:
+    """The record's TLS paths: the store's CA and client pair unless `files` names others."""
+    certs_dir = store.certs_dir
     mdir = store.machine_dir(name)
     return AuthOptions(
-        CertDir=certs_dir,
-        CaCertPath=str(store.certs_dir / paths.CA_CERT),
-        CaPrivateKeyPath=str(store.certs_dir / paths.CA_KEY),
+        CertDir=str(certs_dir),
+        CaCertPath=str(files.ca_cert if files else certs_dir / paths.CA_CERT),
+        CaPrivateKeyPath=str(files.ca_key if files else certs_dir / paths.CA_KEY),
         ServerCertPath=str(mdir / paths.SERVER_CERT),
         ServerKeyPath=str(mdir / paths.SERVER_KEY),
-        ClientKeyPath=str(store.certs_dir / paths.CLIENT_KEY),
-        ClientCertPath=str(store.certs_dir / paths.CLIENT_CERT),
+        ClientKeyPath=str(files.client_key if files else certs_dir / paths.CLIENT_KEY),
+        ClientCertPath=str(files.client_cert if files else certs_dir / paths.CLIENT_CERT),
         ServerCertSANs=sans,
         StorePath=str(mdir),
     )

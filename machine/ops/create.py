@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from machine import paths
 from machine.driver import CreateRequest, Driver
@@ -19,6 +19,9 @@ from machine.journal import FAILED, READY, Journal
 from machine.ops.context import DEFAULT_WAIT, Context, auth_options, finishing
 from machine.ops.provisioning import bootstrap_certs, provision
 from machine.store import validate_name
+
+if TYPE_CHECKING:
+    from machine.certstore import ClientFiles
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class CreateOptions:
     tls_sans: tuple[str, ...] = ()
     keep_on_failure: bool = False
     wait_timeout: float = DEFAULT_WAIT
+    client_files: ClientFiles | None = None  # --tls-ca-cert and friends; None: the store's
 
 
 def create(ctx: Context, opts: CreateOptions) -> HostRecord:
@@ -45,7 +49,7 @@ def create(ctx: Context, opts: CreateOptions) -> HostRecord:
     with store.locked(opts.name, timeout=2.0), finishing(progress):
         if store.exists(opts.name):  # made by another process while we waited
             raise HostAlreadyExists(opts.name)
-        bootstrap_certs(store)
+        bootstrap_certs(store, opts.client_files)
         progress.phase("Running pre-create checks...")
         try:
             driver.pre_create_check()
@@ -63,7 +67,7 @@ def create(ctx: Context, opts: CreateOptions) -> HostRecord:
             HostOptions=HostOptions(
                 Driver=cls.name,
                 EngineOptions=opts.engine,
-                AuthOptions=auth_options(store, opts.name, opts.tls_sans),
+                AuthOptions=auth_options(store, opts.name, opts.tls_sans, opts.client_files),
             ),
         )
         store.save(record)

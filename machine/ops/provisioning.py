@@ -5,6 +5,7 @@ then waiting for the engine to answer over TLS. Used by create, `provision` and
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from machine import paths
@@ -24,15 +25,19 @@ from machine.ops.context import (
 from machine.store import Store
 
 if TYPE_CHECKING:
+    from machine.certstore import ClientFiles
     from machine.engine import EngineConfig
     from machine.provision.run import Outcome
 
 
-def bootstrap_certs(store: Store, regenerate: bool = False) -> None:
+def bootstrap_certs(
+    store: Store, files: ClientFiles | None = None, regenerate: bool = False
+) -> None:
+    """The CA and client pair, made once (the store's own unless `files` name others)."""
     from machine import certstore
 
     store.ensure_layout()
-    certstore.bootstrap(certstore.store_files(store.certs_dir), store.root, regenerate)
+    certstore.bootstrap(files or certstore.store_files(store.certs_dir), store.root, regenerate)
 
 
 def server_cert_hosts(record: HostRecord, ep: Endpoint) -> list[str]:
@@ -52,9 +57,11 @@ def _server_pair(
     """(ca, server cert, server key): the stored server pair when still right, else a new one."""
     from machine import certs, certstore
 
-    files = certstore.store_files(store.certs_dir)
+    auth = record.HostOptions.AuthOptions
+    files = certstore.record_files(auth, store.certs_dir)
     mdir = store.machine_dir(record.Name)
-    cert_path, key_path = mdir / paths.SERVER_CERT, mdir / paths.SERVER_KEY
+    cert_path = Path(auth.ServerCertPath) if auth.ServerCertPath else mdir / paths.SERVER_CERT
+    key_path = Path(auth.ServerKeyPath) if auth.ServerKeyPath else mdir / paths.SERVER_KEY
     ca_pem = files.ca_cert.read_bytes()
     hosts = server_cert_hosts(record, ep)
     if not regenerate and cert_path.exists() and key_path.exists():

@@ -127,3 +127,24 @@ def test_ls_shows_broken_record_instead_of_crashing(run, store_root: Path) -> No
     assert code == 0
     row = next(line for line in out.splitlines() if line.startswith("broken"))
     assert "not found" in row and "Error" in row
+
+
+def test_tls_flags_point_the_record_at_other_files(run, store_root: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ca = tmp_path / "pki" / "ca.pem"
+    code, _, err = run("--tls-ca-cert", str(ca), "--tls-ca-key", str(tmp_path / "pki/ca-key.pem"),
+                       "create", "-d", "none", "--url", "tcp://192.0.2.8:2376", "t1")
+    assert code == 0, err
+    assert ca.exists()  # made there, not in the store
+    auth = json.loads((store_root / "machines/t1/config.json").read_text())["HostOptions"][
+        "AuthOptions"]
+    assert auth["CaCertPath"] == str(ca)
+    assert auth["ClientCertPath"] == str(store_root / "certs/cert.pem")
+    assert not (store_root / "certs/ca.pem").exists()
+
+
+def test_compat_speaks_as_docker_machine(run) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run("--compat", "status", "nosuch")
+    assert code == 4
+    assert 'Use "docker-machine ls" to list machines.' in err
+    code, _, err = run("--compat", "bogus")
+    assert "docker-machine: 'bogus' is not a docker-machine command." in err
