@@ -67,8 +67,9 @@ def bootstrap(files: ClientFiles, lock_dir: Path, regenerate: bool = False) -> N
     """Make the CA and client pair if missing or expired (or when `regenerate`), exactly once."""
     if not regenerate and _complete_and_current(files):
         return  # the common path takes no lock
-    for parent in {f.parent for f in (files.ca_cert, files.ca_key, files.client_cert,
-                                      files.client_key)}:
+    for parent in {
+        f.parent for f in (files.ca_cert, files.ca_key, files.client_cert, files.client_key)
+    }:
         # made 0700 when we make it; a folder the user named keeps the modes it has
         parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     ensure_dir(lock_dir)

@@ -96,6 +96,13 @@ def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) ->
     name = params.get("name")
     if not name:
         raise errors.UsageError("Error: No machine name specified")
+    if _uses_classic_swarm(params):
+        raise errors.UsageError(
+            "Error: classic Swarm (--swarm, --swarm-master, --swarm-discovery, ...) is not "
+            "supported: it was retired with docker-machine. The engine's own swarm mode needs no "
+            "flag at create time: run `docker swarm init` (then `docker swarm join`) through "
+            f"`eval $({_globals(ctx).prog} env NAME)`."
+        )
     registry = default_registry()
     driver_name = params.get("driver") or default_driver(registry.names())
     if not driver_name:
@@ -132,6 +139,21 @@ def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) ->
     c.progress.note(
         "To see how to connect your Docker Client to the Docker Engine running on this "
         f"virtual machine, run: {prog} env {name}"
+    )
+
+
+def _uses_classic_swarm(params: dict[str, Any]) -> bool:
+    return bool(
+        params.get("swarm")
+        or params.get("swarm_master")
+        or params.get("swarm_experimental")
+        or params.get("swarm_discovery")
+        or params.get("swarm_addr")
+        or params.get("swarm_opt")
+        or params.get("swarm_join_opt")
+        or params.get("swarm_image") not in (None, "swarm:latest")
+        or params.get("swarm_strategy") not in (None, "spread")
+        or params.get("swarm_host") not in (None, "tcp://0.0.0.0:3376")
     )
 
 
@@ -232,6 +254,7 @@ def _url_for_env(ctx: click.Context, store: Store, name: str, prefix: str) -> tu
 
 def ls_cmd(
     ctx: typer.Context,
+    extra: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Enable quiet mode")] = False,
     timeout: Annotated[
         float, typer.Option("--timeout", "-t", help="Timeout in seconds, default to 10s")
@@ -248,6 +271,8 @@ def ls_cmd(
     from machine import listing
     from machine.registry import default_registry
 
+    if extra:
+        raise errors.UsageError(f"Invalid command line. Found extra arguments [{' '.join(extra)}]")
     store = _store(ctx)
     wanted = listing.Filters.parse(filters or [])
     if quiet and not filters:

@@ -79,6 +79,20 @@ def _shared_options() -> list[click.Parameter]:
         ),
         multi("--engine-env", "Specify environment variables to set in the engine"),
         multi("--tls-san", "Support extra SANs for TLS certs"),
+        # docker-machine's classic Swarm flags: accepted so old command lines parse, then refused
+        # with a clear message (the engine's own swarm mode replaced classic Swarm).
+        click.Option(["--swarm"], is_flag=True, hidden=True),
+        click.Option(["--swarm-master"], is_flag=True, hidden=True),
+        click.Option(["--swarm-experimental"], is_flag=True, hidden=True),
+        click.Option(
+            ["--swarm-image"], default="swarm:latest", envvar="MACHINE_SWARM_IMAGE", hidden=True
+        ),
+        click.Option(["--swarm-discovery"], default="", hidden=True),
+        click.Option(["--swarm-strategy"], default="spread", hidden=True),
+        click.Option(["--swarm-host"], default="tcp://0.0.0.0:3376", hidden=True),
+        click.Option(["--swarm-addr"], default="", hidden=True),
+        click.Option(["--swarm-opt"], multiple=True, hidden=True),
+        click.Option(["--swarm-join-opt"], multiple=True, hidden=True),
         click.Option(
             ["--keep-on-failure"],
             is_flag=True,

@@ -40,7 +40,7 @@ def test_none_machine_lifecycle(run, store_root: Path) -> None:  # type: ignore[
     assert f'export DOCKER_CERT_PATH="{store_root}/machines/m1"\n' in out
 
     assert run("url", "m1")[1] == "tcp://192.0.2.7:2376\n"
-    assert run("ip", "m1")[1] == "192.0.2.7\n"
+    assert run("ip", "m1")[1] == "192.0.2.7:2376\n"  # docker-machine's quirk for this driver
     assert run("status", "m1")[1] == "Running\n"
     assert run("inspect", "-f", "{{.DriverName}}", "m1")[1] == "none\n"
     assert run("ls", "-q")[1] == "m1\n"
@@ -95,7 +95,7 @@ def test_env_unset_and_no_proxy(run, monkeypatch: pytest.MonkeyPatch) -> None:  
     run("create", "-d", "none", "--url", "tcp://192.0.2.9:2376", "p")
     monkeypatch.setenv("NO_PROXY", "localhost")
     code, out, _ = run("env", "--no-proxy", "p")
-    assert 'export NO_PROXY="localhost,192.0.2.9"\n' in out
+    assert 'export NO_PROXY="localhost,192.0.2.9:2376"\n' in out
 
 
 def test_ls_table(run) -> None:  # type: ignore[no-untyped-def]
@@ -131,12 +131,23 @@ def test_ls_shows_broken_record_instead_of_crashing(run, store_root: Path) -> No
 
 def test_tls_flags_point_the_record_at_other_files(run, store_root: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ca = tmp_path / "pki" / "ca.pem"
-    code, _, err = run("--tls-ca-cert", str(ca), "--tls-ca-key", str(tmp_path / "pki/ca-key.pem"),
-                       "create", "-d", "none", "--url", "tcp://192.0.2.8:2376", "t1")
+    code, _, err = run(
+        "--tls-ca-cert",
+        str(ca),
+        "--tls-ca-key",
+        str(tmp_path / "pki/ca-key.pem"),
+        "create",
+        "-d",
+        "none",
+        "--url",
+        "tcp://192.0.2.8:2376",
+        "t1",
+    )
     assert code == 0, err
     assert ca.exists()  # made there, not in the store
     auth = json.loads((store_root / "machines/t1/config.json").read_text())["HostOptions"][
-        "AuthOptions"]
+        "AuthOptions"
+    ]
     assert auth["CaCertPath"] == str(ca)
     assert auth["ClientCertPath"] == str(store_root / "certs/cert.pem")
     assert not (store_root / "certs/ca.pem").exists()
@@ -148,3 +159,11 @@ def test_compat_speaks_as_docker_machine(run) -> None:  # type: ignore[no-untype
     assert 'Use "docker-machine ls" to list machines.' in err
     code, _, err = run("--compat", "bogus")
     assert "docker-machine: 'bogus' is not a docker-machine command." in err
+
+
+def test_classic_swarm_flags_are_refused_clearly(run, store_root: Path) -> None:  # type: ignore[no-untyped-def]
+    for flags in (["--swarm"], ["--swarm-master"], ["--swarm-discovery", "token://x"]):
+        code, _, err = run("create", "-d", "none", "--url", "tcp://h:1", *flags, "s1")
+        assert code == 1
+        assert "classic Swarm" in err and "docker swarm init" in err
+    assert not (store_root / "machines/s1").exists()

@@ -53,7 +53,8 @@ class Driver(BaseDriver):
     def endpoint(self) -> Endpoint:
         parts = urlsplit(self.cfg.URL)
         return Endpoint(
-            ip=parts.hostname or "",
+            # docker-machine's GetIP answers IPAddress, which for this driver is host:port
+            ip=self.cfg.IPAddress or parts.netloc,
             ssh_host="",
             ssh_port=0,
             ssh_user="",

@@ -1,0 +1,127 @@
+"""Golden outputs: every message, format and exit code of reference §5-§6 that scripts read,
+under both names (`machine`, and `docker-machine` as when run through a link of that name).
+
+Each scenario's exit code, stdout and stderr are compared with tests/fixtures/golden/PROG/NAME.txt
+(store paths shown as <STORE>). MACHINE_UPDATE_GOLDEN=1 re-records them: review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from machine import registry
+from machine.cli.main import main
+from machine.registry import Registry
+from machine.testing import FakeDriver
+
+GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden"
+
+URL = "tcp://192.0.2.20:2376"
+SETUP = [("create", "-d", "none", "--url", URL, "m2"), ("create", "-d", "fake", "f1")]
+
+# name -> (argv, extra environment)
+SCENARIOS: dict[str, tuple[list[str], dict[str, str]]] = {
+    **{
+        f"env-{shell}": (["env", "--shell", shell, "m2"], {})
+        for shell in (
+            "bash",
+            "fish",
+            "powershell",
+            "cmd",
+            "emacs",
+            "tcsh",
+            "zsh",
+            "nu",
+            "dotenv",
+            "json",
+        )
+    },
+    **{
+        f"env-unset-{shell}": (["env", "--shell", shell, "-u"], {})
+        for shell in ("bash", "fish", "powershell", "cmd", "emacs", "tcsh")
+    },
+    "env-detected-fish": (["env", "m2"], {"SHELL": "/usr/bin/fish"}),
+    "env-no-shell": (["env", "m2"], {"SHELL": ""}),
+    "env-no-proxy": (["env", "--no-proxy", "m2"], {"NO_PROXY": "localhost"}),
+    "env-unset-no-proxy": (["env", "-u", "--no-proxy"], {"no_proxy": "localhost"}),
+    "env-unset-with-name": (["env", "-u", "m2"], {}),
+    "env-two-names": (["env", "m2", "f1"], {}),
+    "env-no-default": (["env"], {}),
+    "config": (["config", "m2"], {}),
+    "url": (["url", "m2"], {}),
+    "ip": (["ip", "m2"], {}),
+    "ip-two": (["ip", "m2", "m2"], {}),
+    "status": (["status", "m2"], {}),
+    "status-missing": (["status", "nosuch"], {}),
+    "ip-missing": (["ip", "nosuch"], {}),
+    "inspect-format": (["inspect", "-f", "{{.DriverName}} {{.Driver.URL}}", "m2"], {}),
+    "inspect-bad-format": (["inspect", "-f", "{{.Nope}}", "m2"], {}),
+    "ls-quiet": (["ls", "-q"], {}),
+    "ls-format": (["ls", "--format", "table {{.Name}}\\t{{.DriverName}}\\t{{.State}}"], {}),
+    "ls-active": (["ls", "--format", "{{.Name}} {{.Active}}"], {"DOCKER_HOST": URL}),
+    "ls-filter-syntax": (["ls", "--filter", "state"], {}),
+    "ls-filter-key": (["ls", "--filter", "color=red"], {}),
+    "ls-extra": (["ls", "extra"], {}),
+    "active": (["active"], {"DOCKER_HOST": URL}),
+    "active-none": (["active"], {}),
+    "active-args": (["active", "x"], {}),
+    "create-exists": (["create", "-d", "none", "--url", URL, "m2"], {}),
+    "create-invalid-name": (["create", "-d", "none", "--url", URL, "a_b"], {}),
+    "create-no-name": (["create", "-d", "none", "--url", URL], {}),
+    "create-pre-create": (["create", "-d", "none", "n1"], {}),
+    "create-unknown-driver": (["create", "-d", "nosuch", "n1"], {}),
+    "stop": (["stop", "f1"], {}),
+    "start-running": (["start", "f1"], {}),
+    "kill": (["kill", "f1"], {}),
+    "rm-missing": (["rm", "-y", "nosuch"], {}),
+    "rm": (["rm", "-y", "f1"], {}),
+    "unknown-command": (["frobnicate"], {}),
+    "version": (["version"], {}),
+}
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[[str, list[str]], str]:
+    store = tmp_path / "store"
+    monkeypatch.setenv("MACHINE_STORAGE_PATH", str(store))
+    monkeypatch.setenv("SHELL", "/bin/bash")
+    monkeypatch.setenv("USER", "alice")
+    for var in ("DOCKER_HOST", "NO_PROXY", "no_proxy", "MACHINE_COMPAT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(registry, "_default", Registry(_loaded={"fake": FakeDriver}))
+
+    def invoke(prog: str, argv: list[str]) -> str:
+        monkeypatch.setattr("sys.argv", [prog, *argv])
+        code = main(argv)
+        out, err = capsys.readouterr()
+        text = f"exit {code}\n--- stdout\n{out}--- stderr\n{err}"
+        return text.replace(str(store), "<STORE>")
+
+    for argv in SETUP:
+        invoke("machine", list(argv))
+    return invoke
+
+
+@pytest.mark.parametrize("prog", ["machine", "docker-machine"])
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_golden(
+    cli: Callable[[str, list[str]], str], monkeypatch: pytest.MonkeyPatch, prog: str, name: str
+) -> None:
+    argv, environ = SCENARIOS[name]
+    for key, value in environ.items():
+        if value:
+            monkeypatch.setenv(key, value)
+        else:
+            monkeypatch.delenv(key, raising=False)
+    text = cli(prog, list(argv))
+    golden = GOLDEN / prog / f"{name}.txt"
+    if os.environ.get("MACHINE_UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text()
