@@ -46,6 +46,15 @@ def host_port(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port or 2376
 
 
+def handshake(url: str, files: TLSFiles, timeout: float) -> None:
+    """Connect and complete a mutual TLS handshake with the engine (docker-machine's check)."""
+    host, port = host_port(url)
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        with _context(files).wrap_socket(sock, server_hostname=host):
+            pass
+
+
 def get_json(url: str, path: str, files: TLSFiles, timeout: float) -> object:
     """GET `path` from the engine at `url` (tcp://host:port) over mutual TLS."""
     host, port = host_port(url)

@@ -224,7 +224,7 @@ def env_cmd(
         )
     name = _one_name(ctx, names)
     store = _store(ctx)
-    url, ip = _url_for_env(ctx, store, name, "Error checking TLS connection: ")
+    url, ip, _ours = _url_for_env(ctx, store, name, "Error checking TLS connection: ")
     variables = [
         ("DOCKER_TLS_VERIFY", "1"),
         ("DOCKER_HOST", url),
@@ -236,8 +236,9 @@ def env_cmd(
     sys.stdout.write(envmod.render(shell, variables, argv))
 
 
-def _url_for_env(ctx: click.Context, store: Store, name: str, prefix: str) -> tuple[str, str]:
-    """The engine URL and IP from the record, after the local certificate check."""
+def _url_for_env(ctx: click.Context, store: Store, name: str, prefix: str) -> tuple[str, str, bool]:
+    """(engine URL, IP, whether the engine is behind TLS we issued rather than a `none`
+    record's) from the record, after the local certificate check."""
     from machine import tlscheck
     from machine.registry import default_registry
 
@@ -249,7 +250,7 @@ def _url_for_env(ctx: click.Context, store: Store, name: str, prefix: str) -> tu
     ip = driver.endpoint().ip
     if driver.features.provisions_engine:
         tlscheck.verify(store.machine_dir(name), ip, name, _globals(ctx).prog, prefix)
-    return url, ip
+    return url, ip, driver.features.provisions_engine
 
 
 def ls_cmd(
@@ -371,9 +372,22 @@ def config_cmd(
     ] = False,
 ) -> None:
     """Print the connection config for machine."""
+    from machine import dockerapi, ops
+
     name = _one_name(ctx, names or [])
     store = _store(ctx)
-    url, _ip = _url_for_env(ctx, store, name, "Error running connection boilerplate: ")
+    prefix = "Error running connection boilerplate: "
+    url, _ip, ours = _url_for_env(ctx, store, name, prefix)
+    # Like docker-machine, `config` checks that the engine answers over TLS: autoscalers use
+    # its exit code as a reachability probe. (`env` skips this to stay instant.)
+    try:
+        if ours:
+            dockerapi.handshake(url, ops.tls_files(store, name), timeout=20.0)
+    except (OSError, ValueError) as exc:
+        raise errors.MachineError(
+            f"{prefix}Error checking the host: {exc}",
+            hint=f"Check that the machine is running (`{_globals(ctx).prog} status {name}`).",
+        ) from None
     mdir = store.machine_dir(name)
     print(
         f'--tlsverify\n--tlscacert="{mdir / paths.CA_CERT}"\n'
