@@ -9,6 +9,7 @@ hard error that says how to re-pin. Waiting for SSH is a deadline with back-off,
 from __future__ import annotations
 
 import io
+import logging
 import os
 import posixpath
 import shlex
@@ -24,6 +25,8 @@ import paramiko
 
 from machine.errors import HostKeyMismatch, SSHAuthFailed, SSHUnavailable
 from machine.files import PRIVATE_FILE, write_atomic
+
+log = logging.getLogger("machine.ssh")
 
 CONNECT_TIMEOUT = 10.0  # one TCP connect + SSH handshake attempt
 COMMAND_TIMEOUT = 900.0  # an engine install from packages can take minutes on a slow mirror
@@ -138,6 +141,8 @@ class Connection:
             code = chan.recv_exit_status()
         finally:
             chan.close()
+        # Commands carry no secrets (keys and certs travel over SFTP), so they can be logged.
+        log.debug("(%s) %s -> exit %d", self.target.alias, command, code)
         return Result(code, out.decode(errors="replace"), err.decode(errors="replace"))
 
     def sftp(self) -> paramiko.SFTPClient:
@@ -154,6 +159,7 @@ class Connection:
             f.write(data)
         sftp.chmod(tmp, mode)
         sftp.posix_rename(tmp, path)
+        log.debug("(%s) wrote %s (%04o, %d bytes)", self.target.alias, path, mode, len(data))
 
     def close(self) -> None:
         if self._sftp is not None:

@@ -183,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     if "--compat" in args or os.environ.get("MACHINE_COMPAT", "").lower() in ("1", "true"):
         prog = "docker-machine"  # the name every message and hint uses
     debug = "-D" in args or "--debug" in args or bool(os.environ.get("MACHINE_DEBUG"))
+    if debug:
+        import logging
+
+        logging.basicConfig(
+            level=logging.DEBUG, stream=sys.stderr, format="DEBUG %(name)s: %(message)s"
+        )
+        logging.getLogger("paramiko").setLevel(logging.WARNING)
     try:
         group = build()
         code = group.main(args=args, prog_name=prog, standalone_mode=False)

@@ -153,7 +153,9 @@ def test_create_env_and_run_a_container(
         "/bin/busybox sleep 600 >/dev/null"
     )
     pid_before = host.exec("systemctl show -p MainPID --value docker").stdout.strip()
-    cli("provision", "web")
+    provisioned = cli("-D", "provision", "web")  # --debug: every remote command, no secrets
+    assert "DEBUG machine.ssh: (web) " in provisioned.stderr
+    assert "PRIVATE KEY" not in provisioned.stderr
     pid_after = host.exec("systemctl show -p MainPID --value docker").stdout.strip()
     assert pid_before == pid_after != "0"
     running = cli.bash('eval "$(machine env web)"; docker ps --format "{{.Names}}"')
