@@ -583,14 +583,17 @@ def _targets(ctx: click.Context, machines: set[str]) -> dict[str, Any]:
     return {name: ops.ssh_endpoint(c, name)[2] for name in machines}
 
 
-def _run_tool(argv: list[str], package: str) -> int:
-    import subprocess
-
-    if shutil.which(argv[0]) is None:
+def _require_tool(tool: str, package: str) -> None:
+    if shutil.which(tool) is None:
         raise errors.MachineError(
-            f"{argv[0]} is not installed on this computer",
+            f"{tool} is not installed on this computer",
             hint=f"Install it, e.g. `apt-get install {package}`.",
         )
+
+
+def _run_tool(argv: list[str]) -> int:
+    import subprocess
+
     return subprocess.call(argv)
 
 
@@ -626,15 +629,13 @@ def scp_cmd(
     from machine import transfer
 
     source, target = transfer.parse_location(src), transfer.parse_location(dst)
+    _require_tool(*(("rsync", "rsync") if delta else ("scp", "openssh-client")))
     machines = {loc.machine for loc in (source, target) if loc.machine}
     with transfer.config_file(_targets(ctx, machines)) as config:
         if delta:
-            argv = transfer.rsync_argv(config, source, target, recursive, quiet)
-            code = _run_tool(argv, "rsync")
+            code = _run_tool(transfer.rsync_argv(config, source, target, recursive, quiet))
         else:
-            code = _run_tool(
-                transfer.scp_argv(config, source, target, recursive, quiet), "openssh-client"
-            )
+            code = _run_tool(transfer.scp_argv(config, source, target, recursive, quiet))
     if code:
         raise typer.Exit(code)
 
@@ -651,8 +652,10 @@ def mount_cmd(
     from machine import transfer
 
     if unmount:
-        code = _run_tool(transfer.unmount_argv(mountpoint), "fuse3")
+        _require_tool("fusermount", "fuse3")
+        code = _run_tool(transfer.unmount_argv(mountpoint))
     else:
+        _require_tool("sshfs", "sshfs")
         source = transfer.parse_location(src)
         if not source.machine:
             raise errors.UsageError(f"Error: {src!r} names no machine (use machine:path)")
@@ -662,7 +665,7 @@ def mount_cmd(
         from machine.files import write_atomic
 
         write_atomic(config, transfer.ssh_config(targets))
-        code = _run_tool(transfer.sshfs_argv(str(config), source, mountpoint), "sshfs")
+        code = _run_tool(transfer.sshfs_argv(str(config), source, mountpoint))
     if code:
         raise typer.Exit(code)
 

@@ -210,4 +210,16 @@ def ssh_endpoint(ctx: Context, name: str) -> tuple[HostRecord, Driver, Target]:
     with contextlib.suppress(NotSupported):
         if driver.state() not in (State.RUNNING, State.NONE):
             raise HostNotRunning(name)
-    return record, driver, ssh_target(ctx.store, name, driver.endpoint())
+    target = ssh_target(ctx.store, name, driver.endpoint())
+    _pin_host_key(target)
+    return record, driver, target
+
+
+def _pin_host_key(target: Target) -> None:
+    """Machines made by docker-machine have no pinned key: pin it now (trust on first use),
+    so OpenSSH, scp, rsync and sshfs can then check it strictly."""
+    from machine import ssh
+
+    if target.known_hosts.exists():
+        return
+    ssh.connect(target, time.monotonic() + 30).close()

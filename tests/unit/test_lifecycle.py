@@ -99,3 +99,17 @@ def test_active(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     run("create", "-d", "none", "--url", "tcp://192.0.2.4:2376", "n1")
     monkeypatch.setenv("DOCKER_HOST", "tcp://192.0.2.4:2376")
     assert run("active") == (0, "n1\n", "")
+
+
+def test_missing_sshfs_or_rsync_names_the_package(run: Run, monkeypatch: pytest.MonkeyPatch
+                                                  ) -> None:
+    import shutil
+
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which",
+                        lambda tool: None if tool in ("sshfs", "rsync") else real(tool))
+    code, _, err = run("mount", "f1:/srv", "/mnt/x")
+    assert code == 1
+    assert "sshfs is not installed on this computer" in err and "apt-get install sshfs" in err
+    code, _, err = run("scp", "-d", "a.txt", "f1:/tmp/")
+    assert code == 1 and "apt-get install rsync" in err
