@@ -139,6 +139,6 @@ class CreateCommand(click.Command):
         return super().parse_args(ctx, args)
 
     def _run(self, **params: Any) -> None:
-        from machine.cli.commands import run_create
+        from machine.cli.changing import run_create
 
         run_create(click.get_current_context(), self.driver_class, params)

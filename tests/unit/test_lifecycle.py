@@ -101,13 +101,15 @@ def test_active(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run("active") == (0, "n1\n", "")
 
 
-def test_missing_sshfs_or_rsync_names_the_package(run: Run, monkeypatch: pytest.MonkeyPatch
-                                                  ) -> None:
+def test_missing_sshfs_or_rsync_names_the_package(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import shutil
 
     real = shutil.which
-    monkeypatch.setattr(shutil, "which",
-                        lambda tool: None if tool in ("sshfs", "rsync") else real(tool))
+    monkeypatch.setattr(
+        shutil, "which", lambda tool: None if tool in ("sshfs", "rsync") else real(tool)
+    )
     code, _, err = run("mount", "f1:/srv", "/mnt/x")
     assert code == 1
     assert "sshfs is not installed on this computer" in err and "apt-get install sshfs" in err

@@ -1,0 +1,235 @@
+"""Commands that change machines: rm, provision, regenerate-certs, start, stop, kill, restart,
+upgrade; and the second half of create (after its flags are parsed)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import click
+import typer
+
+from machine import errors
+from machine.cli.common import (
+    context_of,
+    contexts_of,
+    for_each,
+    globals_of,
+    names_or_default,
+    store_of,
+)
+
+
+def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) -> None:
+    from machine import ops
+    from machine.cli import driverflags
+    from machine.cli.create import default_driver
+    from machine.host import EngineOptions
+    from machine.registry import default_registry
+
+    name = params.get("name")
+    if not name:
+        raise errors.UsageError("Error: No machine name specified")
+    if _uses_classic_swarm(params):
+        raise errors.UsageError(
+            "Error: classic Swarm (--swarm, --swarm-master, --swarm-discovery, ...) is not "
+            "supported: it was retired with docker-machine. The engine's own swarm mode needs no "
+            "flag at create time: run `docker swarm init` (then `docker swarm join`) through "
+            f"`eval $({globals_of(ctx).prog} env NAME)`."
+        )
+    registry = default_registry()
+    driver_name = params.get("driver") or default_driver(registry.names())
+    if not driver_name:
+        raise errors.UsageError(
+            "Error: No driver given: use -d DRIVER "
+            f"(installed: {', '.join(registry.names()) or 'none'})"
+        )
+    if driver_class is None:
+        driver_class = registry.get(driver_name)  # raises DriverNotFound / DriverLoadError
+    engine = EngineOptions(
+        ArbitraryFlags=tuple(params["engine_opt"]),
+        InsecureRegistry=tuple(params["engine_insecure_registry"]),
+        RegistryMirror=tuple(params["engine_registry_mirror"]),
+        Labels=tuple(params["engine_label"]),
+        StorageDriver=params["engine_storage_driver"] or "",
+        Env=tuple(params["engine_env"]),
+        InstallURL=params["engine_install_url"] or "",
+    )
+    opts = ops.CreateOptions(
+        name=name,
+        driver=driver_class.name,
+        driver_values=driverflags.values(driver_class.Config, params),
+        engine=engine,
+        tls_sans=tuple(params["tls_san"]),
+        keep_on_failure=bool(params["keep_on_failure"]),
+        wait_timeout=float(params["wait_timeout"]),
+        client_files=_client_files(ctx),
+    )
+    c = context_of(ctx)
+    ops.create(c, opts)
+    prog = globals_of(ctx).prog
+    if driver_class.features.provisions_engine:
+        c.progress.note(f"Docker is up and running! ({c.progress.summary()})")
+    c.progress.note(
+        "To see how to connect your Docker Client to the Docker Engine running on this "
+        f"virtual machine, run: {prog} env {name}"
+    )
+
+
+def _uses_classic_swarm(params: dict[str, Any]) -> bool:
+    return bool(
+        params.get("swarm")
+        or params.get("swarm_master")
+        or params.get("swarm_experimental")
+        or params.get("swarm_discovery")
+        or params.get("swarm_addr")
+        or params.get("swarm_opt")
+        or params.get("swarm_join_opt")
+        or params.get("swarm_image") not in (None, "swarm:latest")
+        or params.get("swarm_strategy") not in (None, "spread")
+        or params.get("swarm_host") not in (None, "tcp://0.0.0.0:3376")
+    )
+
+
+def _client_files(ctx: click.Context) -> Any:
+    """--tls-ca-cert, --tls-ca-key, --tls-client-cert, --tls-client-key; each defaults to the
+    store's own file, and files that do not exist yet are created there."""
+    g = globals_of(ctx)
+    given = [g.tls_ca_cert, g.tls_ca_key, g.tls_client_cert, g.tls_client_key]
+    if not any(given):
+        return None
+    from pathlib import Path
+
+    from machine.certstore import ClientFiles, store_files
+
+    default = store_files(store_of(ctx).certs_dir)
+    defaults = [default.ca_cert, default.ca_key, default.client_cert, default.client_key]
+    return ClientFiles(
+        *(Path(p).expanduser().absolute() if p else d for p, d in zip(given, defaults, strict=True))
+    )
+
+
+def rm_cmd(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument()] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            "-f",
+            help="Remove local configuration even if machine cannot be removed, "
+            "also implies an automatic yes (`-y`)",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "-y",
+            help="Assumes automatic yes to proceed with remove, "
+            "without prompting further user confirmation",
+        ),
+    ] = False,
+) -> None:
+    """Remove a machine."""
+    from machine import ops
+
+    if not names:
+        raise errors.UsageError("Error: No machine name(s) specified")
+    print(f"About to remove {', '.join(names)}")
+    print("WARNING: This action will delete both local reference and remote instance.")
+    if not (yes or force):
+        answer = input("Are you sure? (y/n): ")
+        if not answer.lower().startswith("y"):
+            return
+    c = context_of(ctx)
+    failures: list[str] = []
+    for name in names:
+        try:
+            ops.remove(c, name, force=force)
+            print(f"Successfully removed {name}")
+        except errors.MachineError as exc:
+            failures.append(f'Error removing host "{name}": {exc.message}')
+    if failures:
+        raise errors.MachineError("\n".join(failures))
+
+
+def provision_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """Re-provision existing machines."""
+    from machine import ops
+
+    targets = names_or_default(ctx, names or [])
+    contexts = contexts_of(ctx, targets)
+    for_each(targets, lambda name: ops.provision_machine(contexts[name], name))
+
+
+def regenerate_certs_cmd(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument()] = None,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Forces certificate regeneration w/o prompting")
+    ] = False,
+    client_certs: Annotated[
+        bool, typer.Option("--client-certs", help="Also regenerate client certificates and CA.")
+    ] = False,
+) -> None:
+    """Regenerate TLS Certificates for a machine."""
+    from machine import ops
+
+    targets = names_or_default(ctx, names or [])
+    if not force:
+        answer = input("Regenerate TLS machine certs?  Warning: this is irreversible. (y/n): ")
+        if not answer.lower().startswith("y"):
+            return
+    contexts = contexts_of(ctx, targets)
+    if client_certs:
+        ops.regenerate_client_certs(contexts[targets[0]])
+    for_each(targets, lambda name: ops.regenerate_certs(contexts[name], name))
+
+
+def _lifecycle(ctx: click.Context, names: list[str] | None, action: str, hint: str = "") -> None:
+    from machine import ops
+
+    targets = names_or_default(ctx, names or [])
+    contexts = contexts_of(ctx, targets)
+    operation = getattr(ops, action)
+    for_each(targets, lambda name: operation(contexts[name], name))
+    if hint:
+        prog = globals_of(ctx).prog
+        print(f"{hint} You may need to re-run the `{prog} env` command.", file=sys.stderr)
+
+
+def start_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """Start a machine."""
+    _lifecycle(ctx, names, "start", "Started machines may have new IP addresses.")
+
+
+def stop_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """Stop a machine."""
+    _lifecycle(ctx, names, "stop")
+
+
+def kill_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """Kill a machine."""
+    _lifecycle(ctx, names, "kill")
+
+
+def restart_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """Restart a machine."""
+    _lifecycle(ctx, names, "restart", "Restarted machines may have new IP addresses.")
+
+
+def upgrade_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """Upgrade a machine's Docker engine."""
+    _lifecycle(ctx, names, "upgrade")

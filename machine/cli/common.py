@@ -1,0 +1,79 @@
+"""What every command needs: the global options, the store, an ops context, the name rules
+(`default` when no name is given), and running an action on several machines at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from machine import errors
+from machine.store import Store
+
+DEFAULT_NAME = "default"
+
+
+def globals_of(ctx: click.Context) -> Any:
+    return ctx.find_root().obj
+
+
+def store_of(ctx: click.Context) -> Store:
+    g = globals_of(ctx)
+    return Store(g.storage_path, prog=g.prog)
+
+
+def context_of(ctx: click.Context, quiet: bool = False, prefix: str = "") -> Any:
+    from machine.ops import Context
+    from machine.progress import Progress
+    from machine.registry import default_registry
+
+    return Context(store_of(ctx), default_registry(), Progress(quiet=quiet, prefix=prefix))
+
+
+def contexts_of(ctx: click.Context, names: list[str]) -> Any:
+    """One context per machine; their progress lines carry "(name) " when there are several."""
+    return {n: context_of(ctx, prefix=f"({n}) " if len(names) > 1 else "") for n in names}
+
+
+def one_name(ctx: click.Context, names: list[str]) -> str:
+    """docker-machine's rule: no name means the machine called "default", if it exists."""
+    if len(names) > 1:
+        raise errors.UsageError("Error: Expected one machine name as an argument")
+    if names:
+        return names[0]
+    if store_of(ctx).exists(DEFAULT_NAME):
+        return DEFAULT_NAME
+    raise errors.UsageError('Error: No machine name(s) specified and no "default" machine exists')
+
+
+def names_or_default(ctx: click.Context, names: list[str]) -> list[str]:
+    if names:
+        return names
+    return [one_name(ctx, [])]
+
+
+def for_each(names: list[str], action: Any) -> None:
+    """Run `action(name)` for each name concurrently; errors are joined, as docker-machine does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    failures: list[errors.MachineError] = []
+    with ThreadPoolExecutor(max_workers=min(16, len(names)) or 1) as pool:
+        for name, exc in zip(names, pool.map(_capture(action), names), strict=True):
+            if exc is not None:
+                failures.append(exc)
+                del name
+    if failures:
+        message = "\n".join(f.message for f in failures)
+        hint = "\n".join(f.hint for f in failures if f.hint)
+        raise errors.MachineError(message, hint)
+
+
+def _capture(action: Any) -> Any:
+    def run(name: str) -> errors.MachineError | None:
+        try:
+            action(name)
+        except errors.MachineError as exc:
+            return exc
+        return None
+
+    return run

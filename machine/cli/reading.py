@@ -1,0 +1,277 @@
+"""Commands that read machines: env, ls, ip, url, status, inspect, config, active, version."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from machine import errors, paths
+from machine.cli.common import (
+    context_of,
+    for_each,
+    globals_of,
+    names_or_default,
+    one_name,
+    store_of,
+)
+from machine.store import Store
+
+
+def env_cmd(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(metavar="[NAME]")] = None,
+    shell: Annotated[
+        str,
+        typer.Option("--shell", help="Force environment to be configured for a specified shell"),
+    ] = "",
+    unset: Annotated[
+        bool, typer.Option("--unset", "-u", help="Unset variables instead of setting them")
+    ] = False,
+    no_proxy: Annotated[
+        bool, typer.Option("--no-proxy", help="Add machine IP to NO_PROXY environment variable")
+    ] = False,
+    swarm: Annotated[
+        bool, typer.Option("--swarm", help="Display the Swarm config instead of the Docker daemon")
+    ] = False,
+) -> None:
+    """Display the commands to set up the environment for the Docker client."""
+    from machine import env as envmod
+
+    names = names or []
+    environ = dict(os.environ)
+    if not shell:
+        detected = envmod.detect_shell(environ)
+        if detected is None:
+            print(
+                "The default lines below are for a sh/bash shell, you can specify the shell "
+                "you're using, with the --shell flag.",
+                file=sys.stderr,
+            )
+        shell = detected or "sh"
+    argv = [globals_of(ctx).prog, *sys.argv[1:]]
+    var_names = ["DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_MACHINE_NAME"]
+    if unset:
+        if names:
+            raise errors.UsageError("Error: Expected no machine name when the -u flag is present")
+        if no_proxy:
+            var_names.append(envmod.no_proxy_name(environ))
+        sys.stdout.write(envmod.render_unset(shell, var_names, argv))
+        return
+    if swarm:
+        raise errors.MachineError(
+            "Error: classic Swarm is not supported; the engine's swarm mode needs no --swarm"
+        )
+    name = one_name(ctx, names)
+    store = store_of(ctx)
+    url, ip, _ours = _url_for_env(ctx, store, name, "Error checking TLS connection: ")
+    variables = [
+        ("DOCKER_TLS_VERIFY", "1"),
+        ("DOCKER_HOST", url),
+        ("DOCKER_CERT_PATH", str(store.machine_dir(name))),
+        ("DOCKER_MACHINE_NAME", name),
+    ]
+    if no_proxy:
+        variables.append(envmod.no_proxy(environ, ip))
+    sys.stdout.write(envmod.render(shell, variables, argv))
+
+
+def _url_for_env(ctx: click.Context, store: Store, name: str, prefix: str) -> tuple[str, str, bool]:
+    """(engine URL, IP, whether the engine is behind TLS we issued rather than a `none`
+    record's) from the record, after the local certificate check."""
+    from machine import tlscheck
+    from machine.registry import default_registry
+
+    record = store.load(name)
+    driver = default_registry().get(record.DriverName).from_json(record.Driver)
+    url = driver.url()
+    if not url:
+        raise errors.HostNotRunning(name)
+    ip = driver.endpoint().ip
+    if driver.features.provisions_engine:
+        tlscheck.verify(store.machine_dir(name), ip, name, globals_of(ctx).prog, prefix)
+    return url, ip, driver.features.provisions_engine
+
+
+def ls_cmd(
+    ctx: typer.Context,
+    extra: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Enable quiet mode")] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", "-t", help="Timeout in seconds, default to 10s")
+    ] = 10.0,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Pretty-print machines using a Go template")
+    ] = "",
+    filters: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="Filter output based on conditions provided"),
+    ] = None,
+) -> None:
+    """List machines."""
+    from machine import listing
+    from machine.registry import default_registry
+
+    if extra:
+        raise errors.UsageError(f"Invalid command line. Found extra arguments [{' '.join(extra)}]")
+    store = store_of(ctx)
+    wanted = listing.Filters.parse(filters or [])
+    if quiet and not filters:
+        # names only: no record needs loading and no machine needs asking
+        sys.stdout.write("".join(f"{name}\n" for name in store.list_names()))
+        return
+    c = context_of(ctx, quiet=True)
+    needs_state = bool(wanted.state) or not quiet
+    items = listing.rows(c, timeout, wanted, query_engines=not quiet and needs_state)
+    # Try every installed plugin so a broken one is reported even when no machine uses it
+    # (drivers import their SDKs lazily, so this costs little).
+    default_registry().load_all(warn=False)
+    for name, why in default_registry().broken.items():
+        print(f'Warning: driver plugin "{name}" is broken: {why}', file=sys.stderr)
+    if quiet:
+        sys.stdout.write("".join(f"{row.Name}\n" for row in items))
+        return
+    sys.stdout.write(listing.render(items, fmt))
+
+
+def ip_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+    """Get the IP address of a machine."""
+    from machine import ops
+
+    c = context_of(ctx, quiet=True)
+    results: dict[str, str] = {}
+
+    def one(name: str) -> None:
+        _record, driver = ops.load(c, name)
+        results[name] = driver.endpoint().ip
+
+    targets = names_or_default(ctx, names or [])
+    for_each(targets, one)
+    for name in targets:
+        print(results[name])
+
+
+def url_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """Get the URL of a machine."""
+    from machine import ops
+
+    name = one_name(ctx, names or [])
+    _record, driver = ops.load(context_of(ctx, quiet=True), name)
+    print(driver.url())
+
+
+def status_cmd(
+    ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """Get the status of a machine."""
+    from machine import ops
+
+    name = one_name(ctx, names or [])
+    store = store_of(ctx)
+    if not store.exists(name):
+        exc = errors.HostNotFound(name, store.prog)
+        exc.exit_code = errors.EXIT_NOT_FOUND
+        raise exc
+    print(ops.state_of(context_of(ctx, quiet=True), name).value)
+
+
+def inspect_cmd(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument()] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Format the output using the given go template.")
+    ] = "",
+) -> None:
+    """Inspect information about a machine."""
+    from machine import ops
+    from machine.host import record_to_json
+
+    name = one_name(ctx, names or [])
+    c = context_of(ctx, quiet=True)
+    record = c.store.load(name)
+    import contextlib
+
+    with contextlib.suppress(errors.DriverNotFound):  # without its driver: the record as stored
+        record = record.with_driver(ops.driver_for(c, record).to_json())
+    data = record_to_json(record)
+    if fmt:
+        from machine.template import render
+
+        sys.stdout.write(render(fmt, data) + "\n")
+        return
+    print(json.dumps(data, indent=4, ensure_ascii=False))
+
+
+def config_cmd(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument()] = None,
+    swarm: Annotated[
+        bool, typer.Option("--swarm", help="Display the Swarm config instead of the Docker daemon")
+    ] = False,
+) -> None:
+    """Print the connection config for machine."""
+    from machine import dockerapi, ops
+
+    name = one_name(ctx, names or [])
+    store = store_of(ctx)
+    prefix = "Error running connection boilerplate: "
+    url, _ip, ours = _url_for_env(ctx, store, name, prefix)
+    # Like docker-machine, `config` checks that the engine answers over TLS: autoscalers use
+    # its exit code as a reachability probe. (`env` skips this to stay instant.)
+    try:
+        if ours:
+            dockerapi.handshake(url, ops.tls_files(store, name), timeout=20.0)
+    except (OSError, ValueError) as exc:
+        raise errors.MachineError(
+            f"{prefix}Error checking the host: {exc}",
+            hint=f"Check that the machine is running (`{globals_of(ctx).prog} status {name}`).",
+        ) from None
+    mdir = store.machine_dir(name)
+    print(
+        f'--tlsverify\n--tlscacert="{mdir / paths.CA_CERT}"\n'
+        f'--tlscert="{mdir / paths.CLIENT_CERT}"\n--tlskey="{mdir / paths.CLIENT_KEY}"\n-H={url}'
+    )
+
+
+def active_cmd(
+    ctx: typer.Context,
+    args: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", "-t", help="Timeout in seconds, default to 10s")
+    ] = 10.0,
+) -> None:
+    """Print which machine is active."""
+    from machine import listing
+
+    if args:
+        raise errors.UsageError("Error: Too many arguments given")
+    if not os.environ.get("DOCKER_HOST"):
+        raise errors.MachineError("No active host found")
+    items = listing.rows(context_of(ctx, quiet=True), timeout, query_engines=False)
+    active = [row.Name for row in items if row.ActiveHost]
+    if active:
+        print(active[0])
+        return
+    if any(row.State == "Timeout" for row in items):
+        raise errors.MachineError("Error getting active host: timeout")
+    raise errors.MachineError("No active host found")
+
+
+def version_cmd(ctx: typer.Context, name: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Show the version information (of this tool, or of a machine's engine)."""
+    from machine.cli.main import VERSION
+
+    if not name:
+        print(f"{globals_of(ctx).prog} version {VERSION}")
+        return
+    from machine import dockerapi, ops
+
+    c = context_of(ctx, quiet=True)
+    _record, driver = ops.load(c, name)
+    print(dockerapi.version(driver.url(), ops.tls_files(c.store, name)))

@@ -1,0 +1,135 @@
+"""Commands that reach into machines: ssh, scp, mount."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from typing import Annotated, Any
+
+import click
+import typer
+
+from machine import errors, paths
+from machine.cli.common import (
+    context_of,
+    globals_of,
+    one_name,
+    store_of,
+)
+
+
+def ssh_cmd(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument()] = None,
+    command: Annotated[list[str] | None, typer.Argument()] = None,
+) -> None:
+    """Log into or run a command on a machine with SSH."""
+    from machine import ops, ssh
+
+    g = globals_of(ctx)
+    target_name = one_name(ctx, [name] if name else [])
+    _record, _driver, target = ops.ssh_endpoint(context_of(ctx, quiet=True), target_name)
+    words = list(command or [])
+    if not g.native_ssh and shutil.which("ssh"):
+        argv = ssh.openssh_argv(target, words, tty=not words and sys.stdin.isatty())
+        sys.stdout.flush()
+        os.execvp(argv[0], argv)  # noqa: S606 - ssh's exit code becomes ours
+    import time
+
+    code = ssh.run_interactive_paramiko(target, words, time.monotonic() + 30)
+    raise typer.Exit(code)
+
+
+def _targets(ctx: click.Context, machines: set[str]) -> dict[str, Any]:
+    from machine import ops
+
+    c = context_of(ctx, quiet=True)
+    return {name: ops.ssh_endpoint(c, name)[2] for name in machines}
+
+
+def _require_tool(tool: str, package: str) -> None:
+    if shutil.which(tool) is None:
+        raise errors.MachineError(
+            f"{tool} is not installed on this computer",
+            hint=f"Install it, e.g. `apt-get install {package}`.",
+        )
+
+
+def _run_tool(argv: list[str]) -> int:
+    import subprocess
+
+    return subprocess.call(argv)
+
+
+def scp_cmd(
+    ctx: typer.Context,
+    src: Annotated[str, typer.Argument(metavar="[[user@]machine:][path]")],
+    dst: Annotated[str, typer.Argument(metavar="[[user@]machine:][path]")],
+    recursive: Annotated[
+        bool,
+        typer.Option(
+            "--recursive", "-r", help="Copy files recursively (required to copy directories)"
+        ),
+    ] = False,
+    delta: Annotated[
+        bool,
+        typer.Option(
+            "--delta",
+            "-d",
+            help="Reduce amount of data sent over network by sending only the differences "
+            "(uses rsync)",
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Disables the progress meter as well as warning and diagnostic messages from ssh",
+        ),
+    ] = False,
+) -> None:
+    """Copy files between machines."""
+    from machine import transfer
+
+    source, target = transfer.parse_location(src), transfer.parse_location(dst)
+    _require_tool(*(("rsync", "rsync") if delta else ("scp", "openssh-client")))
+    machines = {loc.machine for loc in (source, target) if loc.machine}
+    with transfer.config_file(_targets(ctx, machines)) as config:
+        if delta:
+            code = _run_tool(transfer.rsync_argv(config, source, target, recursive, quiet))
+        else:
+            code = _run_tool(transfer.scp_argv(config, source, target, recursive, quiet))
+    if code:
+        raise typer.Exit(code)
+
+
+def mount_cmd(
+    ctx: typer.Context,
+    src: Annotated[str, typer.Argument(metavar="[machine:][path]")],
+    mountpoint: Annotated[str, typer.Argument(metavar="[mountpoint]")],
+    unmount: Annotated[
+        bool, typer.Option("--unmount", "-u", help="Unmount instead of mount")
+    ] = False,
+) -> None:
+    """Mount or unmount a directory from a machine with SSHFS."""
+    from machine import transfer
+
+    if unmount:
+        _require_tool("fusermount", "fuse3")
+        code = _run_tool(transfer.unmount_argv(mountpoint))
+    else:
+        _require_tool("sshfs", "sshfs")
+        source = transfer.parse_location(src)
+        if not source.machine:
+            raise errors.UsageError(f"Error: {src!r} names no machine (use machine:path)")
+        targets = _targets(ctx, {source.machine})
+        # sshfs keeps using the config after this command returns: keep it with the machine
+        config = store_of(ctx).machine_dir(source.machine) / paths.SSH_CONFIG
+        from machine.files import write_atomic
+
+        write_atomic(config, transfer.ssh_config(targets))
+        code = _run_tool(transfer.sshfs_argv(str(config), source, mountpoint))
+    if code:
+        raise typer.Exit(code)
