@@ -1,0 +1,122 @@
+"""The NoCloud seed: an ISO 9660 image labelled `cidata` that gives a booting guest its login
+key, its SSH host key (so our first SSH contact is already verified) and its hostname.
+
+It carries cloud-init's `user-data` and `meta-data` for stock cloud images, and the same facts
+as plain files under `machine/` for machine-os, whose boot step needs no YAML parser. Written in
+Python (pycdlib): no genisoimage or xorriso on the host.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+
+VOLUME_LABEL = "cidata"
+
+
+@dataclass(frozen=True)
+class Seed:
+    hostname: str
+    user: str
+    authorized_key: str  # "ssh-ed25519 AAAA... comment"
+    host_key_private: str  # OpenSSH PEM of the ed25519 host key
+    host_key_public: str  # "ssh-ed25519 AAAA..."
+    instance_id: str
+    extra_user_data: str = ""  # the user's own #cloud-config, merged (cloud images only)
+
+
+def user_data(seed: Seed) -> str:
+    """#cloud-config for cloud-init (JSON is YAML: no YAML library, no quoting mistakes)."""
+    config = {
+        "hostname": seed.hostname,
+        "preserve_hostname": False,
+        "users": [
+            "default",
+            {
+                "name": seed.user,
+                "groups": ["sudo"],
+                "shell": "/bin/bash",
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                "ssh_authorized_keys": [seed.authorized_key],
+            },
+        ],
+        "ssh_keys": {
+            "ed25519_private": seed.host_key_private,
+            "ed25519_public": seed.host_key_public,
+        },
+        "ssh_deletekeys": True,
+        "ssh_genkeytypes": [],
+    }
+    return "#cloud-config\n" + json.dumps(config, indent=2) + "\n"
+
+
+def meta_data(seed: Seed) -> str:
+    return json.dumps({"instance-id": seed.instance_id, "local-hostname": seed.hostname}) + "\n"
+
+
+def files(seed: Seed) -> dict[str, bytes]:
+    """Every file of the seed, by its path inside the ISO."""
+    out = {
+        "user-data": user_data(seed).encode(),
+        "meta-data": meta_data(seed).encode(),
+        "machine/hostname": seed.hostname.encode() + b"\n",
+        "machine/user": seed.user.encode() + b"\n",
+        "machine/authorized_keys": seed.authorized_key.encode() + b"\n",
+        "machine/ssh_host_ed25519_key": seed.host_key_private.encode(),
+        "machine/ssh_host_ed25519_key.pub": seed.host_key_public.encode() + b"\n",
+    }
+    if seed.extra_user_data:
+        out["user-data"] = _multipart(out["user-data"], seed.extra_user_data.encode())
+    return out
+
+
+def _multipart(ours: bytes, theirs: bytes) -> bytes:
+    """Both configs as a MIME multipart user-data, which cloud-init merges part by part."""
+    boundary = "MACHINE-SEED-BOUNDARY"
+    parts = []
+    for body in (ours, theirs):
+        kind = "text/cloud-config" if body.startswith(b"#cloud-config") else "text/x-shellscript"
+        parts.append(f"--{boundary}\r\nContent-Type: {kind}; charset=utf-8\r\n\r\n".encode() + body)
+    head = (
+        f'Content-Type: multipart/mixed; boundary="{boundary}"\r\nMIME-Version: 1.0\r\n\r\n'
+    ).encode()
+    return head + b"\r\n".join(parts) + f"\r\n--{boundary}--\r\n".encode()
+
+
+def iso(seed: Seed) -> bytes:
+    """The seed as an ISO 9660 image with Rock Ridge and Joliet names, volume `cidata`."""
+    import pycdlib
+
+    image = pycdlib.PyCdlib()
+    image.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident=VOLUME_LABEL)
+    made: set[str] = set()
+    for index, (path, data) in enumerate(sorted(files(seed).items())):
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            directory = "/".join(parts[:depth])
+            if directory not in made:
+                made.add(directory)
+                iso_parent = "/".join(_iso_name(p, index, True) for p in parts[:depth])
+                image.add_directory(
+                    f"/{iso_parent}",
+                    rr_name=parts[depth - 1],
+                    joliet_path=f"/{directory}",
+                )
+        iso_dir = "/".join(_iso_name(p, index, is_dir=True) for p in parts[:-1])
+        iso_path = (f"/{iso_dir}" if iso_dir else "") + f"/{_iso_name(parts[-1], index)}"
+        image.add_fp(
+            io.BytesIO(data), len(data), iso_path, rr_name=parts[-1], joliet_path=f"/{path}"
+        )
+    out = io.BytesIO()
+    image.write_fp(out)
+    image.close()
+    return out.getvalue()
+
+
+def _iso_name(name: str, index: int, is_dir: bool = False) -> str:
+    """A level-3 ISO 9660 name (upper case, [A-Z0-9_]); Rock Ridge keeps the real one."""
+    base = "".join(c if c.isalnum() else "_" for c in name.upper())[:24] or f"F{index}"
+    if is_dir:
+        return base
+    return f"{base}{index}.;1"

@@ -1,0 +1,129 @@
+"""The image cache against a local HTTP server: digests, resume, one download for many."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from machine.images import Cache, Digest, ImageError, Source
+
+pytestmark = pytest.mark.backend
+
+BODY = bytes(range(256)) * 4096  # 1 MiB
+
+
+class Server(http.server.ThreadingHTTPServer):
+    requests: list[str]
+    cut_first: bool
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    server: Server
+
+    def do_GET(self) -> None:
+        self.server.requests.append(self.headers.get("Range", "full"))
+        start = 0
+        if rng := self.headers.get("Range"):
+            start = int(rng.split("=")[1].split("-")[0])
+            self.send_response(206)
+        else:
+            self.send_response(200)
+        body = BODY[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.server.cut_first:
+            self.server.cut_first = False
+            self.wfile.write(body[: len(body) // 3])  # the connection drops mid-way
+            return
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    srv = Server(("127.0.0.1", 0), Handler)
+    srv.requests, srv.cut_first = [], False
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def url(srv: Server) -> str:
+    return f"http://127.0.0.1:{srv.server_address[1]}/disk.qcow2"
+
+
+GOOD = Digest("sha256", hashlib.sha256(BODY).hexdigest())
+
+
+def test_digest_mismatch_is_refused_and_nothing_kept(tmp_path: Path, server: Server) -> None:
+    cache = Cache(tmp_path)
+    wrong = Digest("sha256", "0" * 64)
+    with pytest.raises(ImageError) as info:
+        cache.fetch(Source(url(server), wrong))
+    assert "does not match its digest" in info.value.message
+    assert len(server.requests) == 3  # tried again from scratch, then gave up
+    assert not cache.blob(wrong).exists()
+    assert [p.name for p in cache.blobs.glob("sha*")] == []
+
+
+def test_interrupted_download_resumes(tmp_path: Path, server: Server) -> None:
+    cache = Cache(tmp_path)
+    server.cut_first = True  # the first response stops after a third of the file
+    path = cache.fetch(Source(url(server), GOOD))
+    assert path.read_bytes() == BODY
+    assert server.requests == ["full", f"bytes={len(BODY) // 3}-"]  # the rest, not all again
+
+
+def test_concurrent_fetches_download_once(tmp_path: Path, server: Server) -> None:
+    cache = Cache(tmp_path)
+    with ThreadPoolExecutor(4) as pool:
+        paths = list(pool.map(lambda _: Cache(tmp_path).fetch(Source(url(server), GOOD)), range(4)))
+    assert len(set(paths)) == 1 and paths[0] == cache.blob(GOOD)
+    assert server.requests == ["full"]
+
+
+def test_corrupted_blob_is_refetched_not_used(tmp_path: Path, server: Server) -> None:
+    cache = Cache(tmp_path)
+    path = cache.fetch(Source(url(server), GOOD))
+    with open(path, "r+b") as f:  # damage it behind the cache's back
+        f.write(b"\xff" * 10)
+    again = cache.fetch(Source(url(server), GOOD))
+    assert again.read_bytes() == BODY
+    assert len(server.requests) == 2
+
+
+def test_file_urls_and_paths_work_offline(tmp_path: Path) -> None:
+    src = tmp_path / "local.qcow2"
+    src.write_bytes(BODY)
+    cache = Cache(tmp_path / "cache")
+    assert cache.fetch(Source(f"file://{src}", GOOD)).read_bytes() == BODY
+    anonymous = cache.fetch(Source(str(src)))
+    assert anonymous == cache.blob(GOOD)
+
+
+def test_named_images_and_removal(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    src = tmp_path / "k"
+    src.write_bytes(b"kernel")
+    digest = cache.add_file(src)
+    cache.save_manifest(
+        "machine-os",
+        {"disk": str(digest), "kernel": str(digest), "initrd": str(digest), "ssh_user": "docker"},
+    )
+    image = cache.resolve("machine-os", "kvm")
+    assert image.kernel == cache.blob(digest) and image.ssh_user == "docker"
+    assert cache.names() == ["machine-os"]
+    assert cache.remove("machine-os")
+    assert not cache.blob(digest).exists()
+    with pytest.raises(ImageError) as info:
+        cache.resolve("machine-os", "kvm")
+    assert "machine image build" in info.value.hint

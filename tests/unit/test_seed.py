@@ -1,0 +1,48 @@
+"""The NoCloud seed: cloud-init's files and machine-os's plain ones, in an ISO named cidata."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pycdlib
+
+from machine import certs, seed
+
+LOGIN = certs.ssh_keypair()[1]
+HOST_PRIVATE, HOST_PUBLIC = certs.ssh_keypair()
+SEED = seed.Seed("dev", "docker", LOGIN, HOST_PRIVATE.decode(), HOST_PUBLIC, "iid-dev-1")
+
+
+def test_user_data_is_cloud_config() -> None:
+    text = seed.user_data(SEED)
+    assert text.startswith("#cloud-config\n")
+    config = json.loads(text.split("\n", 1)[1])  # JSON is YAML
+    assert config["hostname"] == "dev"
+    assert config["users"][1]["ssh_authorized_keys"] == [LOGIN]
+    assert config["ssh_keys"]["ed25519_public"] == HOST_PUBLIC
+    assert json.loads(seed.meta_data(SEED)) == {"instance-id": "iid-dev-1", "local-hostname": "dev"}
+
+
+def test_iso_has_the_label_and_real_names() -> None:
+    data = seed.iso(SEED)
+    iso = pycdlib.PyCdlib()
+    iso.open_fp(io.BytesIO(data))
+    try:
+        assert iso.pvd.volume_identifier.rstrip(b" ") == b"cidata"
+        names = {}
+        for path in seed.files(SEED):
+            out = io.BytesIO()
+            iso.get_file_from_iso_fp(out, rr_path=f"/{path}")
+            names[path] = out.getvalue()
+    finally:
+        iso.close()
+    assert names["machine/hostname"] == b"dev\n"
+    assert names["machine/ssh_host_ed25519_key"] == HOST_PRIVATE
+    assert names["user-data"].startswith(b"#cloud-config")
+
+
+def test_users_own_user_data_is_merged() -> None:
+    mine = seed.Seed(**{**SEED.__dict__, "extra_user_data": "#cloud-config\npackages: [htop]\n"})
+    text = seed.files(mine)["user-data"]
+    assert b"multipart/mixed" in text and b"packages: [htop]" in text and b"#cloud-config" in text
