@@ -91,6 +91,8 @@ class Features:
     reboots_over_ssh: bool = False  # restart = reboot the OS over SSH (an existing server)
     fresh_host: bool = False  # boots a new OS: SSH may refuse the key until first boot is done
     makes_ssh_key: bool = False  # the core makes the machine's SSH key pair before create()
+    seeds_host_key: bool = False  # the core makes the SSH host key; the driver seeds it, and
+    # it is pinned before first contact (no trust on first use)
     ip_may_change: bool = False  # check the server cert's SANs after start
     serialize_calls: bool = False  # the backend cannot take concurrent calls (VirtualBox)
 
@@ -104,7 +106,9 @@ class Endpoint:
     ssh_port: int
     ssh_user: str
     ssh_key_path: str  # "" means the user's agent and default keys
-    engine_port: int = DEFAULT_ENGINE_PORT
+    engine_port: int = DEFAULT_ENGINE_PORT  # where clients reach the engine
+    # where the engine listens on the host, when a port forward sits in between (0: the same)
+    engine_listen_port: int = 0
 
     @property
     def docker_url(self) -> str:
@@ -120,6 +124,10 @@ class CreateRequest:
     engine_port: int
     # Record a created resource the moment it exists: (kind, id). ops rolls back from this.
     record: Callable[[str, str], None] = field(default=lambda kind, ident: None)
+    host_key_private: str = ""  # OpenSSH PEM, when the driver seeds_host_key
+    host_key_public: str = ""
+    deadline: float = 0.0  # time.monotonic() by which create should have an IP (0: none)
+    note: Callable[[str], None] = field(default=lambda message: None)  # a line for the user
 
 
 class Driver(abc.ABC):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from machine.cli import changing, reading, remote
+from machine.cli import changing, image, reading, remote
 
 
 def register(app: typer.Typer) -> None:
@@ -31,3 +31,4 @@ def register(app: typer.Typer) -> None:
     app.command("active")(reading.active_cmd)
     app.command("scp")(remote.scp_cmd)
     app.command("mount")(remote.mount_cmd)
+    app.add_typer(image.app, name="image")

@@ -91,7 +91,15 @@ def _create_steps(
         journal.at("Creating SSH key")
         progress.phase("Creating SSH key...")
         public_key = _make_ssh_key(key_path)
+    host_private, host_public = "", ""
+    if driver.features.seeds_host_key:
+        # The guest gets this host key through its seed, and we pin it now: the first SSH
+        # contact is already verified (docker-machine never checked host keys at all).
+        host_private_pem, host_public = certs_ssh_keypair()
+        host_private = host_private_pem.decode()
+        _pin(mdir / paths.KNOWN_HOSTS, opts.name, host_public)
 
+    deadline = time.monotonic() + opts.wait_timeout
     journal.at("Creating machine")
     progress.phase("Creating machine...")
     driver.create(
@@ -101,6 +109,10 @@ def _create_steps(
             ssh_public_key=public_key,
             engine_port=2376,
             record=journal.record,
+            host_key_private=host_private,
+            host_key_public=host_public,
+            deadline=deadline,
+            note=progress.note,
         )
     )
     record = record.with_driver(driver.to_json())
@@ -108,7 +120,6 @@ def _create_steps(
     if not driver.features.provisions_engine:
         return record
 
-    deadline = time.monotonic() + opts.wait_timeout
     provision(ctx, record, driver, deadline, journal, new_server_cert=True)
     return record
 
@@ -143,6 +154,18 @@ def _rollback(
         f'Error creating machine: Error in step "{step}": {why}',
         hint=f"Removed {undone}." + (f" {hint}" if hint else ""),
     )
+
+
+def certs_ssh_keypair() -> tuple[bytes, str]:
+    from machine import certs
+
+    return certs.ssh_keypair()
+
+
+def _pin(known_hosts: Path, alias: str, public_line: str) -> None:
+    from machine.files import PRIVATE_FILE, write_atomic
+
+    write_atomic(known_hosts, f"{alias} {public_line.strip()}\n", PRIVATE_FILE)
 
 
 def _make_ssh_key(path: Path) -> str:

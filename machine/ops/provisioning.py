@@ -87,7 +87,7 @@ def engine_config(record: HostRecord, ep: Endpoint) -> EngineConfig:
 
     eo = record.HostOptions.EngineOptions
     return EngineConfig(
-        port=ep.engine_port,
+        port=ep.engine_listen_port or ep.engine_port,
         driver_name=record.DriverName,
         labels=eo.Labels,
         insecure_registries=eo.InsecureRegistry,

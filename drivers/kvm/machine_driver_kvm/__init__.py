@@ -1,0 +1,368 @@
+"""The `kvm` driver: a local VM through libvirt, booted from machine-os or a cloud image.
+
+Flags are those of docker-machine's kvm driver (kvm-memory, kvm-disk-size, kvm-cpu-count,
+kvm-network, kvm-boot2docker-url, kvm-cache-mode, kvm-io-mode, kvm-ssh-user) plus kvm-image,
+kvm-connection-uri and kvm-accel. The disk is a copy-on-write overlay on the cached image, in
+libvirt's storage pool "machine"; the NoCloud seed gives the guest its login key, its host key
+(already pinned by the core) and its hostname. The DHCP lease is pinned to the VM's MAC so its
+address, and with it the server certificate, survive restarts.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from machine.driver import (
+    DEFAULT_ENGINE_PORT,
+    BaseConfig,
+    CreateRequest,
+    DriverError,
+    Endpoint,
+    Features,
+    PreCreateCheckFailed,
+    State,
+    flag,
+)
+from machine.driver import Driver as BaseDriver
+
+IP_WAIT = 300.0  # seconds, when the core gave no deadline (software emulation boots slowly)
+STOP_WAIT = 90.0  # ACPI shutdown, then force
+
+
+@dataclass
+class KVMConfig(BaseConfig):
+    SSHUser: str = flag("kvm-ssh-user", default="docker", env="KVM_SSH_USER", help="SSH username")
+    Memory: int = flag(
+        "kvm-memory", default=1024, env="KVM_MEMORY", help="Size of memory for host in MB"
+    )
+    DiskSize: int = flag(
+        "kvm-disk-size", default=20000, env="KVM_DISK_SIZE", help="Size of disk for host in MB"
+    )
+    CPU: int = flag("kvm-cpu-count", default=1, env="KVM_CPU_COUNT", help="Number of CPUs")
+    Network: str = flag(
+        "kvm-network",
+        default="default",
+        env="KVM_NETWORK",
+        help="Name of the libvirt network to connect to "
+        "(docker-machines: a private one, made when needed)",
+    )
+    Image: str = flag(
+        "kvm-image",
+        default="machine-os",
+        env="KVM_IMAGE",
+        help="Boot image: machine-os, a catalog name (debian-12, ubuntu-24.04), "
+        "a URL or a file (URL#sha256:<hex> pins its digest)",
+    )
+    Boot2DockerURL: str = flag(
+        "kvm-boot2docker-url",
+        default="",
+        env="KVM_BOOT2DOCKER_URL",
+        help="The image to boot (docker-machine's name for --kvm-image)",
+    )
+    CacheMode: str = flag(
+        "kvm-cache-mode",
+        default="default",
+        env="KVM_CACHE_MODE",
+        help="Disk cache mode: default|none|writethrough|writeback|unsafe",
+    )
+    IOMode: str = flag(
+        "kvm-io-mode", default="threads", env="KVM_IO_MODE", help="Disk IO mode: threads|native"
+    )
+    connectionString: str = flag(
+        "kvm-connection-uri",
+        default="qemu:///system",
+        env="KVM_CONNECTION_URI",
+        help="libvirt connection URI (qemu:///session needs no root: user-mode networking)",
+    )
+    Accel: str = flag(
+        "kvm-accel",
+        default="auto",
+        env="KVM_ACCEL",
+        help="auto|kvm|tcg: hardware acceleration, or software emulation",
+    )
+    # state, set by create
+    DomainName: str = ""
+    MAC: str = ""
+    DomainType: str = ""
+    EnginePort: int = DEFAULT_ENGINE_PORT
+    ForwardSSHPort: int = 0  # qemu:///session: 127.0.0.1 ports forwarded to the guest
+    ForwardEnginePort: int = 0
+
+
+class Driver(BaseDriver):
+    name = "kvm"
+    aliases = ("libvirt",)
+    Config = KVMConfig
+    features = Features(
+        provisions_engine=True,
+        can_start_stop=True,
+        can_restart=True,
+        fresh_host=True,
+        makes_ssh_key=True,
+        seeds_host_key=True,
+        ip_may_change=True,
+    )
+    help = "Local VMs through libvirt (QEMU/KVM)"
+
+    @property
+    def cfg(self) -> KVMConfig:
+        assert isinstance(self.config, KVMConfig)
+        return self.config
+
+    @property
+    def session(self) -> bool:
+        return self.cfg.connectionString.rstrip("/").endswith("/session")
+
+    def _virt(self) -> object:
+        from machine_driver_kvm.virt import Virt
+
+        return Virt(self.cfg.connectionString)
+
+    # --- create -----------------------------------------------------------------------------
+
+    def pre_create_check(self) -> None:
+        if self.cfg.Accel not in ("auto", "kvm", "tcg"):
+            raise PreCreateCheckFailed(
+                f"--kvm-accel must be auto, kvm or tcg, not {self.cfg.Accel}"
+            )
+        if self.cfg.Memory < 256 or self.cfg.CPU < 1 or self.cfg.DiskSize < 2000:
+            raise PreCreateCheckFailed(
+                "--kvm-memory must be at least 256, --kvm-cpu-count 1, --kvm-disk-size 2000"
+            )
+        from machine_driver_kvm.virt import libvirt_module
+
+        libvirt_module()  # fails here, before anything is made, when the SDK is missing
+
+    def create(self, request: CreateRequest) -> None:
+        from machine import images, seed
+        from machine_driver_kvm import xml
+        from machine_driver_kvm.accel import choose
+        from machine_driver_kvm.virt import Virt
+
+        cfg = self.cfg
+        cfg.SSHKeyPath = str(request.ssh_key_path)
+        deadline = request.deadline or time.monotonic() + IP_WAIT
+        cache = images.Cache(Path(cfg.StorePath) / "cache")
+        progress = images.plain_progress("Downloading the image")
+        image = cache.resolve(cfg.Boot2DockerURL or cfg.Image, "kvm", progress)
+        if cfg.SSHUser == "docker" and image.ssh_user != "docker":
+            cfg.SSHUser = image.ssh_user
+        virt = Virt(cfg.connectionString)
+        try:
+            cfg.DomainName = f"machine-{cfg.MachineName}"
+            cfg.MAC = "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+            base = virt.upload_file(f"base-{image.disk.name}.qcow2", image.disk, "qcow2")
+            kernel = initrd = ""
+            if image.kernel and image.initrd:
+                kernel = virt.upload_file(f"kernel-{image.kernel.name}", image.kernel, "raw")
+                initrd = virt.upload_file(f"initrd-{image.initrd.name}", image.initrd, "raw")
+            disk = virt.overlay(f"{cfg.DomainName}.qcow2", base, cfg.DiskSize * (1 << 20))
+            request.record("volume", f"{cfg.DomainName}.qcow2")
+            seed_iso = seed.iso(
+                seed.Seed(
+                    hostname=cfg.MachineName,
+                    user=cfg.SSHUser,
+                    authorized_key=request.ssh_public_key,
+                    host_key_private=request.host_key_private,
+                    host_key_public=request.host_key_public,
+                    instance_id=f"{cfg.DomainName}-{secrets.token_hex(4)}",
+                )
+            )
+            seed_path = virt.upload_bytes(f"{cfg.DomainName}-seed.iso", seed_iso)
+            request.record("volume", f"{cfg.DomainName}-seed.iso")
+            forwards: tuple[tuple[int, int], ...] = ()
+            if virt.session:
+                cfg.ForwardSSHPort, cfg.ForwardEnginePort = _free_port(), _free_port()
+                forwards = ((cfg.ForwardSSHPort, 22), (cfg.ForwardEnginePort, 2376))
+            else:
+                virt.network(cfg.Network)
+            accel, why = choose(cfg.Accel, image)
+            if why:
+                request.note(why)
+            cfg.DomainType = accel
+            spec = xml.DomainSpec(
+                name=cfg.DomainName,
+                memory_mb=cfg.Memory,
+                cpus=cfg.CPU,
+                accel=accel,
+                disk=disk,
+                seed=seed_path,
+                network="" if virt.session else cfg.Network,
+                mac=cfg.MAC,
+                console_log=str(request.machine_dir / "console.log"),
+                kernel=kernel,
+                initrd=initrd,
+                cmdline=image.cmdline,
+                cache_mode=cfg.CacheMode,
+                io_mode=cfg.IOMode,
+                forwards=forwards,
+            )
+            dom = virt.conn.defineXML(xml.domain(spec))
+            request.record("domain", cfg.DomainName)
+            dom.create()
+            self._learn_address(virt, dom, deadline)
+        finally:
+            virt.close()
+
+    def _learn_address(self, virt: object, dom: object, deadline: float) -> None:
+        from machine_driver_kvm.virt import Virt
+
+        assert isinstance(virt, Virt)
+        cfg = self.cfg
+        if virt.session:
+            cfg.IPAddress = "127.0.0.1"
+            return
+        cfg.IPAddress = virt.wait_for_ip(dom, cfg.Network, cfg.MAC, deadline)
+        virt.pin_lease(virt.network(cfg.Network), cfg.MAC, cfg.IPAddress, cfg.MachineName)
+
+    # --- the machine ------------------------------------------------------------------------
+
+    def endpoint(self) -> Endpoint:
+        cfg = self.cfg
+        if self.session:
+            return Endpoint(
+                "127.0.0.1",
+                "127.0.0.1",
+                cfg.ForwardSSHPort,
+                cfg.SSHUser,
+                cfg.SSHKeyPath,
+                cfg.ForwardEnginePort,
+                engine_listen_port=cfg.EnginePort,
+            )
+        return Endpoint(
+            cfg.IPAddress, cfg.IPAddress, 22, cfg.SSHUser, cfg.SSHKeyPath, cfg.EnginePort
+        )
+
+    def url(self) -> str:
+        return self.endpoint().docker_url if self.cfg.IPAddress else ""
+
+    def state(self) -> State:
+        return self.states([self])[0]
+
+    @classmethod
+    def states(cls, drivers: Sequence[BaseDriver]) -> list[State]:
+        """One libvirt connection per URI, one listing of all domains for every machine."""
+        from machine_driver_kvm.virt import Virt
+
+        out: dict[int, State] = {}
+        by_uri: dict[str, list[tuple[int, Driver]]] = {}
+        for i, d in enumerate(drivers):
+            assert isinstance(d, Driver)
+            by_uri.setdefault(d.cfg.connectionString, []).append((i, d))
+        for uri, group in by_uri.items():
+            try:
+                virt = Virt(uri)
+            except DriverError:
+                for i, _ in group:
+                    out[i] = State.ERROR
+                continue
+            try:
+                domains = {dom.name(): dom for dom in virt.conn.listAllDomains(0)}
+                for i, d in group:
+                    dom = domains.get(d.cfg.DomainName)
+                    out[i] = _state(virt, dom.state()[0]) if dom else State.NOT_FOUND
+            finally:
+                virt.close()
+        return [out[i] for i in range(len(drivers))]
+
+    def start(self) -> None:
+        from machine_driver_kvm.virt import Virt
+
+        virt = Virt(self.cfg.connectionString)
+        try:
+            dom = self._domain(virt)
+            if not virt.session:
+                virt.network(self.cfg.Network)  # a network stopped since must run again
+            dom.create()
+            self._learn_address(virt, dom, time.monotonic() + IP_WAIT)
+        finally:
+            virt.close()
+
+    def stop(self) -> None:
+        from machine_driver_kvm.virt import Virt
+
+        virt = Virt(self.cfg.connectionString)
+        try:
+            dom = self._domain(virt)
+            dom.shutdown()  # ACPI: the guest shuts down cleanly
+            deadline = time.monotonic() + STOP_WAIT
+            while dom.isActive() and time.monotonic() < deadline:
+                time.sleep(1)
+            if dom.isActive():
+                dom.destroy()  # it did not listen: force it off
+        finally:
+            virt.close()
+
+    def kill(self) -> None:
+        from machine_driver_kvm.virt import Virt
+
+        virt = Virt(self.cfg.connectionString)
+        try:
+            dom = self._domain(virt)
+            if dom.isActive():
+                dom.destroy()
+        finally:
+            virt.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def remove(self) -> None:
+        """Domain, its disk and seed, its pinned lease, and the private network if unused."""
+        from machine_driver_kvm.virt import Virt
+
+        cfg = self.cfg
+        virt = Virt(cfg.connectionString)
+        try:
+            dom = virt.domain(cfg.DomainName) if cfg.DomainName else None
+            if dom is not None:
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
+            if cfg.DomainName:
+                virt.delete_volume(f"{cfg.DomainName}.qcow2")
+                virt.delete_volume(f"{cfg.DomainName}-seed.iso")
+            if not virt.session and cfg.MAC and cfg.IPAddress:
+                virt.unpin_lease(cfg.Network, cfg.MAC, cfg.IPAddress, cfg.MachineName)
+                virt.remove_private_network_if_unused(cfg.Network)
+        finally:
+            virt.close()
+
+    def _domain(self, virt: object) -> Any:
+        from machine_driver_kvm.virt import Virt
+
+        assert isinstance(virt, Virt)
+        dom = virt.domain(self.cfg.DomainName)
+        if dom is None:
+            raise DriverError(f'the VM of machine "{self.cfg.MachineName}" no longer exists')
+        return dom
+
+
+def _state(virt: object, code: int) -> State:
+    from machine_driver_kvm.virt import Virt
+
+    assert isinstance(virt, Virt)
+    lv = virt.lv
+    return {
+        lv.VIR_DOMAIN_RUNNING: State.RUNNING,
+        lv.VIR_DOMAIN_BLOCKED: State.RUNNING,
+        lv.VIR_DOMAIN_PAUSED: State.PAUSED,
+        lv.VIR_DOMAIN_SHUTDOWN: State.STOPPING,
+        lv.VIR_DOMAIN_SHUTOFF: State.STOPPED,
+        lv.VIR_DOMAIN_CRASHED: State.ERROR,
+        lv.VIR_DOMAIN_PMSUSPENDED: State.SAVED,
+    }.get(code, State.NONE)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,231 @@
+"""The one adapter to libvirt: connection, storage pool and volumes, networks, domains.
+
+libvirt-python is imported here only, when a kvm machine is used; if it is missing, the error
+says how to install it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from machine.driver import DriverError
+from machine_driver_kvm import xml
+
+POOL = "machine"
+CHUNK = 4 << 20
+
+
+def libvirt_module() -> Any:
+    try:
+        import libvirt
+    except ImportError:
+        raise DriverError(
+            "the kvm driver needs libvirt-python",
+            hint="Install it: `apt-get install libvirt-dev pkg-config` then "
+            "`pip install libvirt-python` (or reinstall machine-driver-kvm).",
+        ) from None
+    # libvirt prints every error to stderr by default; ours carry the message instead
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    return libvirt
+
+
+class Virt:
+    def __init__(self, uri: str) -> None:
+        self.lv = libvirt_module()
+        self.uri = uri
+        try:
+            self.conn = self.lv.open(uri)
+        except self.lv.libvirtError as exc:
+            raise DriverError(
+                f"cannot connect to libvirt at {uri}: {exc}",
+                hint="Start libvirtd (e.g. `systemctl start libvirtd`), or choose another "
+                "--kvm-connection-uri (qemu:///session needs no root).",
+            ) from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def session(self) -> bool:
+        return self.uri.rstrip("/").endswith("/session")
+
+    # --- storage ----------------------------------------------------------------------------
+
+    def pool(self) -> Any:
+        try:
+            pool = self.conn.storagePoolLookupByName(POOL)
+        except self.lv.libvirtError:
+            base = (
+                Path.home() / ".local/share/libvirt/images"
+                if self.session
+                else Path("/var/lib/libvirt/images")
+            )
+            pool = self.conn.storagePoolDefineXML(xml.pool(POOL, str(base / POOL)), 0)
+            pool.build(0)
+            pool.setAutostart(1)
+        if not pool.isActive():
+            pool.create(0)
+        pool.refresh(0)
+        return pool
+
+    def volume(self, name: str) -> Any | None:
+        try:
+            return self.pool().storageVolLookupByName(name)
+        except self.lv.libvirtError:
+            return None
+
+    def upload_file(self, name: str, path: Path, fmt: str) -> str:
+        """A volume holding `path` (once: an existing volume of that name is reused)."""
+        vol = self.volume(name)
+        if vol is not None:
+            return str(vol.path())
+        size = path.stat().st_size
+        vol = self.pool().createXML(xml.volume(name, size, fmt), 0)
+        stream = self.conn.newStream(0)
+        vol.upload(stream, 0, size, 0)
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                stream.send(chunk)
+        stream.finish()
+        return str(vol.path())
+
+    def upload_bytes(self, name: str, data: bytes) -> str:
+        self.delete_volume(name)
+        vol = self.pool().createXML(xml.volume(name, len(data), "raw"), 0)
+        stream = self.conn.newStream(0)
+        vol.upload(stream, 0, len(data), 0)
+        stream.send(data)
+        stream.finish()
+        return str(vol.path())
+
+    def overlay(self, name: str, backing: str, capacity_bytes: int) -> str:
+        """A copy-on-write qcow2 on top of `backing`, as large as asked."""
+        self.delete_volume(name)
+        vol = self.pool().createXML(xml.volume(name, capacity_bytes, "qcow2", backing), 0)
+        return str(vol.path())
+
+    def delete_volume(self, name: str) -> None:
+        vol = self.volume(name)
+        if vol is not None:
+            vol.delete(0)
+
+    # --- networks ---------------------------------------------------------------------------
+
+    def network(self, name: str) -> Any:
+        try:
+            net = self.conn.networkLookupByName(name)
+        except self.lv.libvirtError:
+            if name != xml.PRIVATE_NETWORK:
+                raise DriverError(
+                    f'libvirt network "{name}" does not exist',
+                    hint=f"Create it, or use --kvm-network default (or {xml.PRIVATE_NETWORK}, "
+                    "which is made when needed).",
+                ) from None
+            net = self.conn.networkDefineXML(xml.private_network(name))
+            net.setAutostart(1)
+        if not net.isActive():
+            net.create()
+        return net
+
+    def lease(self, net: Any, mac: str) -> str:
+        try:
+            leases = net.DHCPLeases(mac, 0)
+        except self.lv.libvirtError:
+            leases = []
+        for lease in leases:
+            if lease.get("type") == self.lv.VIR_IP_ADDR_TYPE_IPV4 and lease.get("ipaddr"):
+                return str(lease["ipaddr"])
+        return ""
+
+    def pin_lease(self, net: Any, mac: str, ip: str, name: str) -> None:
+        """Keep this IP for this MAC across restarts (so server certs stay valid)."""
+        flags = self.lv.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+        if net.isActive():
+            flags |= self.lv.VIR_NETWORK_UPDATE_AFFECT_LIVE
+        try:
+            net.update(
+                self.lv.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
+                self.lv.VIR_NETWORK_SECTION_IP_DHCP_HOST,
+                -1,
+                xml.dhcp_host(mac, ip, name),
+                flags,
+            )
+        except self.lv.libvirtError as exc:
+            if "there is an existing dhcp host entry" not in str(exc).lower():
+                raise
+
+    def unpin_lease(self, network: str, mac: str, ip: str, name: str) -> None:
+        try:
+            net = self.conn.networkLookupByName(network)
+        except self.lv.libvirtError:
+            return
+        flags = self.lv.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+        if net.isActive():
+            flags |= self.lv.VIR_NETWORK_UPDATE_AFFECT_LIVE
+        with contextlib.suppress(self.lv.libvirtError):  # not pinned, or already gone
+            net.update(
+                self.lv.VIR_NETWORK_UPDATE_COMMAND_DELETE,
+                self.lv.VIR_NETWORK_SECTION_IP_DHCP_HOST,
+                -1,
+                xml.dhcp_host(mac, ip, name),
+                flags,
+            )
+
+    def remove_private_network_if_unused(self, name: str) -> None:
+        if name != xml.PRIVATE_NETWORK:
+            return  # only the network we made ourselves is ours to remove
+        for dom in self.conn.listAllDomains(0):
+            if f"network='{name}'" in dom.XMLDesc(0):
+                return
+        try:
+            net = self.conn.networkLookupByName(name)
+        except self.lv.libvirtError:
+            return
+        if net.isActive():
+            net.destroy()
+        net.undefine()
+
+    # --- domains ----------------------------------------------------------------------------
+
+    def domain(self, name: str) -> Any | None:
+        try:
+            return self.conn.lookupByName(name)
+        except self.lv.libvirtError:
+            return None
+
+    def interface_ip(self, dom: Any, mac: str) -> str:
+        try:
+            ifaces = dom.interfaceAddresses(self.lv.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0)
+        except self.lv.libvirtError:
+            return ""
+        for iface in ifaces.values():
+            if (iface.get("hwaddr") or "").lower() != mac.lower():
+                continue
+            for addr in iface.get("addrs") or []:
+                if addr.get("type") == self.lv.VIR_IP_ADDR_TYPE_IPV4:
+                    return str(addr["addr"])
+        return ""
+
+    def wait_for_ip(self, dom: Any, network: str, mac: str, deadline: float) -> str:
+        net = self.network(network)
+        delay = 0.5
+        while True:
+            ip = self.lease(net, mac) or self.interface_ip(dom, mac)
+            if ip:
+                return ip
+            if time.monotonic() > deadline:
+                raise DriverError(
+                    f"the VM got no IP address from network {network!r} in time",
+                    hint="Check the VM's console log in its machine folder.",
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+
+
+def kvm_usable() -> bool:
+    """Whether /dev/kvm exists and this user may open it (a probe boot decides the rest)."""
+    return os.access("/dev/kvm", os.R_OK | os.W_OK)

@@ -1,0 +1,149 @@
+"""Pure builders of libvirt XML: the domain, the private network, storage pool and volumes.
+
+Functions from data to text, compared as XML in the tests; no libvirt import here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from xml.sax.saxutils import escape, quoteattr
+
+PRIVATE_NETWORK = "docker-machines"
+PRIVATE_SUBNET = ("192.168.42.1", "255.255.255.0", "192.168.42.2", "192.168.42.254")
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    name: str
+    memory_mb: int
+    cpus: int
+    accel: str  # "kvm" or "qemu" (software emulation, TCG)
+    disk: str  # path of the machine's qcow2 overlay
+    seed: str  # path of the NoCloud seed ISO
+    network: str  # libvirt network name; "" for user-mode networking (qemu:///session)
+    mac: str
+    console_log: str = ""
+    kernel: str = ""  # direct kernel boot (machine-os): kernel, initrd, command line
+    initrd: str = ""
+    cmdline: str = ""
+    cache_mode: str = "default"
+    io_mode: str = "threads"
+    forwards: tuple[tuple[int, int], ...] = ()  # (host port on 127.0.0.1, guest port)
+
+
+def domain(spec: DomainSpec) -> str:
+    os_lines = ["    <type arch='x86_64' machine='pc'>hvm</type>"]
+    if spec.kernel:
+        os_lines += [
+            f"    <kernel>{escape(spec.kernel)}</kernel>",
+            f"    <initrd>{escape(spec.initrd)}</initrd>",
+            f"    <cmdline>{escape(spec.cmdline)}</cmdline>",
+        ]
+    else:
+        os_lines.append("    <boot dev='hd'/>")
+    cache = f" cache={quoteattr(spec.cache_mode)}" if spec.cache_mode != "default" else ""
+    io = f" io={quoteattr(spec.io_mode)}" if spec.io_mode and spec.cache_mode != "default" else ""
+    devices = [
+        f"    <disk type='file' device='disk'>\n"
+        f"      <driver name='qemu' type='qcow2'{cache}{io}/>\n"
+        f"      <source file={quoteattr(spec.disk)}/>\n"
+        f"      <target dev='vda' bus='virtio'/>\n"
+        f"    </disk>",
+        f"    <disk type='file' device='disk'>\n"
+        f"      <driver name='qemu' type='raw'/>\n"
+        f"      <source file={quoteattr(spec.seed)}/>\n"
+        f"      <target dev='vdb' bus='virtio'/>\n"
+        f"      <readonly/>\n"
+        f"    </disk>",
+    ]
+    if spec.network:
+        devices.append(
+            f"    <interface type='network'>\n"
+            f"      <source network={quoteattr(spec.network)}/>\n"
+            f"      <mac address={quoteattr(spec.mac)}/>\n"
+            f"      <model type='virtio'/>\n"
+            f"    </interface>"
+        )
+    if spec.console_log:
+        devices.append(
+            f"    <serial type='file'>\n"
+            f"      <source path={quoteattr(spec.console_log)}/>\n"
+            f"      <target port='0'/>\n"
+            f"    </serial>"
+        )
+    devices.append("    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>")
+    xmlns = " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" if not spec.network else ""
+    lines = [
+        f"<domain type={quoteattr(spec.accel)}{xmlns}>",
+        f"  <name>{escape(spec.name)}</name>",
+        f"  <memory unit='MiB'>{spec.memory_mb}</memory>",
+        f"  <vcpu>{spec.cpus}</vcpu>",
+        "  <os>",
+        *os_lines,
+        "  </os>",
+        "  <features><acpi/><apic/></features>",
+    ]
+    if spec.accel == "kvm":
+        lines.append("  <cpu mode='host-passthrough'/>")
+    lines += [
+        "  <on_poweroff>destroy</on_poweroff>",
+        "  <on_reboot>restart</on_reboot>",
+        "  <devices>",
+        *devices,
+        "  </devices>",
+    ]
+    if not spec.network:
+        # user-mode networking with port forwards: needs no root and no bridge
+        fwd = ",".join(f"hostfwd=tcp:127.0.0.1:{h}-:{g}" for h, g in spec.forwards)
+        lines += [
+            "  <qemu:commandline>",
+            "    <qemu:arg value='-netdev'/>",
+            f"    <qemu:arg value={quoteattr(f'user,id=machinenet0,{fwd}')}/>",
+            "    <qemu:arg value='-device'/>",
+            "    <qemu:arg value="
+            + quoteattr(f"virtio-net-pci,netdev=machinenet0,mac={spec.mac},addr=0x9")
+            + "/>",
+            "  </qemu:commandline>",
+        ]
+    lines.append("</domain>")
+    return "\n".join(lines) + "\n"
+
+
+def private_network(name: str = PRIVATE_NETWORK) -> str:
+    address, netmask, start, end = PRIVATE_SUBNET
+    return (
+        f"<network>\n  <name>{escape(name)}</name>\n  <forward mode='nat'/>\n"
+        f"  <ip address='{address}' netmask='{netmask}'>\n"
+        f"    <dhcp><range start='{start}' end='{end}'/></dhcp>\n  </ip>\n</network>\n"
+    )
+
+
+def dhcp_host(mac: str, ip: str, name: str) -> str:
+    return f"<host mac={quoteattr(mac)} name={quoteattr(name)} ip={quoteattr(ip)}/>"
+
+
+def pool(name: str, path: str) -> str:
+    return (
+        f"<pool type='dir'>\n  <name>{escape(name)}</name>\n"
+        f"  <target><path>{escape(path)}</path></target>\n</pool>\n"
+    )
+
+
+def volume(
+    name: str, capacity_bytes: int, fmt: str, backing: str = "", backing_format: str = "qcow2"
+) -> str:
+    lines = [
+        "<volume>",
+        f"  <name>{escape(name)}</name>",
+        f"  <capacity unit='bytes'>{capacity_bytes}</capacity>",
+        f"  <target><format type={quoteattr(fmt)}/></target>",
+    ]
+    if backing:
+        lines += [
+            "  <backingStore>",
+            f"    <path>{escape(backing)}</path>",
+            f"    <format type={quoteattr(backing_format)}/>",
+            "  </backingStore>",
+        ]
+    lines.append("</volume>")
+    return "\n".join(lines) + "\n"
