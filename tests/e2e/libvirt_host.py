@@ -1,0 +1,92 @@
+"""A real libvirtd for the kvm tests, in a network namespace of its own (`mlv`), so its bridge,
+dnsmasq and NAT rules stay there; its unix socket is still reachable from everywhere.
+
+The tests' own network `machine-test` is on a private test subnet (10.233.0.0/24), and the
+machine CLI is run inside the namespace, where the guests are reachable: no traffic ever leaves
+it. (libvirtd itself is restarted in that namespace: run these tests on a test machine.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+NETNS = "mlv"
+SUBNET = "10.233.0"
+NETWORK = "machine-test"
+TEST_NETWORK = f"""<network>
+  <name>{NETWORK}</name>
+  <forward mode='nat'/>
+  <bridge name='mlvbr0' stp='on' delay='0'/>
+  <ip address='{SUBNET}.1' netmask='255.255.255.0'>
+    <dhcp><range start='{SUBNET}.100' end='{SUBNET}.254'/></dhcp>
+  </ip>
+</network>
+"""
+PIDFILES = ("/run/libvirtd.pid", "/run/virtlogd.pid")
+
+
+def run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=120)
+
+
+def in_netns(argv: list[str]) -> list[str]:
+    return ["ip", "netns", "exec", NETNS, *argv]
+
+
+def stop_daemons() -> None:
+    for pidfile in PIDFILES:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(Path(pidfile).read_text().strip()), signal.SIGTERM)
+    for name in ("libvirtd", "virtlogd"):
+        run(["pkill", "-x", name], check=False)
+    deadline = time.monotonic() + 15
+    while (
+        time.monotonic() < deadline
+        and run(["pgrep", "-x", "libvirtd"], check=False).returncode == 0
+    ):
+        time.sleep(0.2)
+
+
+def start() -> None:
+    """libvirtd and virtlogd in the namespace, with the test `default` network running."""
+    stop_daemons()
+    run(["ip", "netns", "del", NETNS], check=False)
+    run(["ip", "netns", "add", NETNS])
+    run(["ip", "-n", NETNS, "link", "set", "lo", "up"])
+    run(in_netns(["virtlogd", "-d"]))
+    run(in_netns(["libvirtd", "-d"]))
+    deadline = time.monotonic() + 60
+    while run(["virsh", "-c", "qemu:///system", "version"], check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError("libvirtd did not start")
+        time.sleep(0.5)
+    for domain in virsh("list", "--all", "--name").split():
+        if domain.startswith("machine-"):  # leftovers of an earlier run
+            virsh("destroy", domain, check=False)
+            virsh("undefine", domain, check=False)
+    virsh("net-destroy", NETWORK, check=False)
+    virsh("net-undefine", NETWORK, check=False)
+    xml = Path("/run/machine-test-net.xml")
+    xml.write_text(TEST_NETWORK)
+    virsh("net-define", str(xml))
+    virsh("net-start", NETWORK)
+
+
+def stop() -> None:
+    for domain in virsh("list", "--all", "--name", check=False).split():
+        if domain.startswith("machine-"):
+            virsh("destroy", domain, check=False)
+            virsh("undefine", domain, check=False)
+    virsh("net-destroy", NETWORK, check=False)
+    virsh("net-undefine", NETWORK, check=False)
+    stop_daemons()
+    run(["ip", "netns", "del", NETNS], check=False)
+
+
+def virsh(*args: str, check: bool = True) -> str:
+    return run(["virsh", "-c", "qemu:///system", *args], check=check).stdout

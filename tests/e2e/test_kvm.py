@@ -1,0 +1,148 @@
+"""The kvm driver end to end: a real libvirtd, QEMU under software emulation, machine-os built
+here, the CLI run as users run it (inside libvirtd's network namespace, see libvirt_host)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import libvirt_host
+from tests.e2e.conftest import MACHINE
+from tests.e2e.hosts import CACHE
+
+IMAGE_CACHE = CACHE / "kvm-cache"
+
+
+@pytest.fixture(scope="module")
+def libvirt(_prereqs: None) -> Iterator[None]:
+    for tool in ("libvirtd", "virsh", "qemu-system-x86_64", "mmdebstrap"):
+        if shutil.which(tool) is None:
+            why = f"kvm tests need {tool} (tools/setup installs it)"
+            if os.environ.get("CI"):
+                pytest.fail(why)
+            pytest.skip(why)
+    libvirt_host.start()
+    yield
+    libvirt_host.stop()
+
+
+@pytest.fixture(scope="module")
+def machine_os() -> Path:
+    """machine-os, built once into a cache shared by the tests' stores (content-addressed)."""
+    from machine import osimage
+    from machine.images import Cache
+
+    cache = Cache(IMAGE_CACHE)
+    manifest = cache.manifest(osimage.NAME)
+    if manifest is None or manifest.get("recipe") != osimage.recipe_digest():
+        osimage.build(cache)
+    return IMAGE_CACHE
+
+
+class KvmCLI:
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        store.mkdir(mode=0o700)
+        (store / "cache").symlink_to(IMAGE_CACHE)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+        env.update(
+            MACHINE_STORAGE_PATH=str(self.store),
+            SHELL="/bin/bash",
+            PATH=f"{Path(MACHINE).parent}:{os.environ['PATH']}",
+        )
+        return env
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            libvirt_host.in_netns([MACHINE, *args]),
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            stdin=subprocess.DEVNULL,
+        )
+        if check:
+            assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result
+
+    def bash(self, script: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            libvirt_host.in_netns(["bash", "-euo", "pipefail", "-c", script]),
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+
+def test_kvm_machine_lifecycle(
+    libvirt: None, machine_os: Path, tmp_path: Path, busybox: Path
+) -> None:
+    cli = KvmCLI(tmp_path / "store")
+    created = cli(
+        "create",
+        "-d",
+        "kvm",
+        "--kvm-network",
+        libvirt_host.NETWORK,
+        "--kvm-cpu-count",
+        "2",
+        "--wait-timeout",
+        "600",
+        "vm1",
+    )
+    assert "Docker is up and running!" in created.stderr
+    ip = cli("ip", "vm1").stdout.strip()
+    assert ip.startswith(f"{libvirt_host.SUBNET}.")
+    out = cli.bash(
+        'eval "$(machine env vm1)"\n'
+        f"docker import {busybox} kvm/busybox >/dev/null\n"
+        "docker run --rm kvm/busybox /bin/busybox echo from-a-vm"
+    )
+    assert out.stdout.strip() == "from-a-vm", out.stderr
+    # the host key came through the seed and was pinned before the first contact
+    pinned = (cli.store / "machines/vm1/known_hosts").read_text().split()
+    assert pinned[0] == "vm1" and pinned[1] == "ssh-ed25519"
+    assert cli("ssh", "vm1", "hostname").stdout.strip() == "vm1"
+
+    assert 'Machine "vm1" was stopped.' in cli("stop", "vm1").stderr
+    assert cli("status", "vm1").stdout.strip() == "Stopped"
+    cli("start", "vm1")
+    assert cli("ip", "vm1").stdout.strip() == ip  # the lease is pinned to the VM's MAC
+    again = cli.bash('eval "$(machine env vm1)"; docker info --format "{{.Name}}"')
+    assert again.stdout.strip() == "vm1", again.stderr
+
+    cli("rm", "-y", "vm1")
+    assert "machine-vm1" not in libvirt_host.virsh("list", "--all", "--name")
+    assert "machine-vm1" not in libvirt_host.virsh("vol-list", "machine")
+    assert "<host " not in libvirt_host.virsh("net-dumpxml", libvirt_host.NETWORK)
+    assert not (cli.store / "machines/vm1").exists()
+
+
+def test_kvm_user_mode_networking(libvirt: None, machine_os: Path, tmp_path: Path) -> None:
+    cli = KvmCLI(tmp_path / "store")
+    cli(
+        "create",
+        "-d",
+        "kvm",
+        "--kvm-connection-uri",
+        "qemu:///session",
+        "--kvm-cpu-count",
+        "2",
+        "--wait-timeout",
+        "600",
+        "vm2",
+    )
+    url = cli("url", "vm2").stdout.strip()
+    assert url.startswith("tcp://127.0.0.1:")  # the engine through a forwarded port
+    out = cli.bash('eval "$(machine env vm2)"; docker info --format "{{.Name}}"')
+    assert out.stdout.strip() == "vm2", out.stderr
+    cli("rm", "-y", "vm2")
+    assert "machine-vm2" not in libvirt_host.virsh("list", "--all", "--name")
