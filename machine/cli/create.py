@@ -131,10 +131,18 @@ class CreateCommand(click.Command):
                 self.driver_class = registry.get(name)
             except Exception:
                 self.driver_class = None  # reported after parsing, with the driver list
+        if "--help" in args or "-h" in args:
+            # help names every installed driver, and warns of any that cannot load
+            installed = registry.load_all(warn=True)
+            self.epilog = (
+                f"Drivers: {', '.join(sorted(installed))}. "
+                "`create -d DRIVER --help` shows that driver's flags."
+            )
         if self.driver_class is not None:
             self.params += driverflags.options(self.driver_class.Config)
         else:
-            for cls in registry.load_all(warn=True).values():
+            unique = {id(cls): cls for cls in registry.load_all(warn=False).values()}
+            for cls in unique.values():  # an alias names the same class again
                 self.params += driverflags.options(cls.Config)
         return super().parse_args(ctx, args)
 

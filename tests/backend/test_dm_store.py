@@ -43,9 +43,12 @@ def test_ls_lists_every_machine(store: Path) -> None:
         "dm-vbox",
         "dm-vsphere",
     ]
-    for name in ("dm-aws", "dm-kvm", "dm-vbox", "dm-vsphere"):
+    for name in ("dm-aws", "dm-vbox", "dm-vsphere"):
         assert rows[name].split()[1:4] == ["-", "not", "found"], rows[name]
         assert "Error" in rows[name]
+    # kvm is installed: its VM is not there (or libvirtd is not running here)
+    assert rows["dm-kvm"].split()[1:3] == ["-", "kvm"]
+    assert rows["dm-kvm"].split()[3] in ("Error", "Not"), rows["dm-kvm"]
     assert rows["dm-none"].split()[2] == "none"
     assert rows["dm-generic"].split()[2] == "generic"
     assert run(store, "ls", "-q").stdout.split() == sorted(rows)

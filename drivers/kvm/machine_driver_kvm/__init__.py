@@ -115,6 +115,11 @@ class Driver(BaseDriver):
         return self.config
 
     @property
+    def domain_name(self) -> str:
+        # docker-machine's kvm driver named the domain after the machine
+        return self.cfg.DomainName or self.cfg.MachineName
+
+    @property
     def session(self) -> bool:
         return self.cfg.connectionString.rstrip("/").endswith("/session")
 
@@ -255,16 +260,11 @@ class Driver(BaseDriver):
             assert isinstance(d, Driver)
             by_uri.setdefault(d.cfg.connectionString, []).append((i, d))
         for uri, group in by_uri.items():
-            try:
-                virt = Virt(uri)
-            except DriverError:
-                for i, _ in group:
-                    out[i] = State.ERROR
-                continue
+            virt = Virt(uri)  # a DriverError here marks the whole group's rows (listing)
             try:
                 domains = {dom.name(): dom for dom in virt.conn.listAllDomains(0)}
                 for i, d in group:
-                    dom = domains.get(d.cfg.DomainName)
+                    dom = domains.get(d.domain_name)
                     out[i] = _state(virt, dom.state()[0]) if dom else State.NOT_FOUND
             finally:
                 virt.close()
@@ -338,7 +338,7 @@ class Driver(BaseDriver):
         from machine_driver_kvm.virt import Virt
 
         assert isinstance(virt, Virt)
-        dom = virt.domain(self.cfg.DomainName)
+        dom = virt.domain(self.domain_name)
         if dom is None:
             raise DriverError(f'the VM of machine "{self.cfg.MachineName}" no longer exists')
         return dom

@@ -1,0 +1,85 @@
+"""The kvm driver's libvirt XML, compared as XML."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from machine_driver_kvm import xml
+
+SPEC = xml.DomainSpec(
+    name="machine-dev",
+    memory_mb=2048,
+    cpus=2,
+    accel="qemu",
+    disk="/p/machine-dev.qcow2",
+    seed="/p/machine-dev-seed.iso",
+    network="default",
+    mac="52:54:00:aa:bb:cc",
+    console_log="/s/machines/dev/console.log",
+    kernel="/p/kernel",
+    initrd="/p/initrd",
+    cmdline="root=/dev/vda rw console=ttyS0 quiet",
+)
+
+
+def test_domain_for_machine_os_on_a_nat_network() -> None:
+    root = ET.fromstring(xml.domain(SPEC))
+    assert root.get("type") == "qemu"
+    assert root.findtext("name") == "machine-dev"
+    assert root.find("memory").text == "2048" and root.find("memory").get("unit") == "MiB"  # type: ignore[union-attr]
+    assert root.findtext("vcpu") == "2"
+    assert root.findtext("os/kernel") == "/p/kernel"
+    assert root.findtext("os/cmdline") == "root=/dev/vda rw console=ttyS0 quiet"
+    assert root.find("os/boot") is None  # no bootloader: the kernel is booted directly
+    disks = root.findall("devices/disk")
+    assert [d.find("source").get("file") for d in disks] == [  # type: ignore[union-attr]
+        "/p/machine-dev.qcow2",
+        "/p/machine-dev-seed.iso",
+    ]
+    assert disks[1].find("readonly") is not None
+    nic = root.find("devices/interface")
+    assert nic is not None and nic.find("source").get("network") == "default"  # type: ignore[union-attr]
+    assert nic.find("mac").get("address") == "52:54:00:aa:bb:cc"  # type: ignore[union-attr]
+    assert root.find("cpu") is None  # host-passthrough only with KVM
+
+
+def test_domain_for_a_cloud_image_with_user_networking() -> None:
+    spec = xml.DomainSpec(
+        **{
+            **SPEC.__dict__,
+            "network": "",
+            "kernel": "",
+            "initrd": "",
+            "cmdline": "",
+            "accel": "kvm",
+            "forwards": ((2222, 22), (12376, 2376)),
+        }
+    )
+    text = xml.domain(spec)
+    root = ET.fromstring(text)
+    assert root.find("os/boot").get("dev") == "hd"  # type: ignore[union-attr]
+    assert root.find("cpu").get("mode") == "host-passthrough"  # type: ignore[union-attr]
+    assert root.find("devices/interface") is None
+    args = [a.get("value") for a in root.iter("{http://libvirt.org/schemas/domain/qemu/1.0}arg")]
+    assert args[1] == (
+        "user,id=machinenet0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:12376-:2376"
+    )
+    assert args[3] == "virtio-net-pci,netdev=machinenet0,mac=52:54:00:aa:bb:cc,addr=0x9"
+
+
+def test_names_are_escaped() -> None:
+    spec = xml.DomainSpec(**{**SPEC.__dict__, "disk": "/p/a'b&c.qcow2"})
+    root = ET.fromstring(xml.domain(spec))
+    assert root.find("devices/disk/source").get("file") == "/p/a'b&c.qcow2"  # type: ignore[union-attr]
+
+
+def test_network_pool_volume() -> None:
+    net = ET.fromstring(xml.private_network())
+    assert net.findtext("name") == "docker-machines"
+    assert net.find("ip").get("address") == "192.168.42.1"  # type: ignore[union-attr]
+    vol = ET.fromstring(xml.volume("v.qcow2", 10 << 30, "qcow2", "/p/base.qcow2"))
+    assert vol.findtext("capacity") == str(10 << 30)
+    assert vol.findtext("backingStore/path") == "/p/base.qcow2"
+    assert ET.fromstring(xml.pool("machine", "/x")).findtext("target/path") == "/x"
+    host = ET.fromstring(xml.dhcp_host("52:54:00:00:00:01", "10.0.0.9", "dev"))
+    assert host.attrib == {"mac": "52:54:00:00:00:01", "name": "dev", "ip": "10.0.0.9"}
