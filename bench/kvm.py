@@ -1,0 +1,92 @@
+"""machine-os on the kvm driver: image size, create → engine answering by phase, and a stopped
+VM's start → engine answering (boot, DHCP, sshd, engine), under this host's acceleration.
+
+Needs root: it starts libvirtd in its own network namespace (tests/e2e/libvirt_host) and runs
+inside it. Run: .venv/bin/python bench/kvm.py [runs]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from machine import ops, osimage
+from machine.images import Cache, Digest
+from machine.progress import Progress
+from machine.registry import Registry
+from machine.store import Store
+from tests.e2e import libvirt_host
+from tests.e2e.hosts import CACHE
+
+IMAGE_CACHE = CACHE / "kvm-cache"
+
+
+def main(runs: int) -> None:
+    cache = Cache(IMAGE_CACHE)
+    manifest = cache.manifest(osimage.NAME)
+    if manifest is None or manifest.get("recipe") != osimage.recipe_digest():
+        manifest = osimage.build(cache)
+    sizes = {
+        k: cache.blob(Digest.parse(manifest[k])).stat().st_size
+        for k in ("disk", "kernel", "initrd")
+    }
+    print(
+        f"machine-os: disk {sizes['disk'] >> 20} MiB (qcow2), kernel {sizes['kernel'] >> 20} "
+        f"MiB, initrd {sizes['initrd'] >> 20} MiB"
+    )
+    phases: dict[str, list[float]] = defaultdict(list)
+    starts: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(runs):
+            store = Path(tmp, f"store{i}")
+            store.mkdir()
+            (store / "cache").symlink_to(IMAGE_CACHE)
+            ctx = ops.Context(Store(store), Registry(), Progress(quiet=True))
+            opts = ops.CreateOptions(
+                name=f"bench{i}",
+                driver="kvm",
+                wait_timeout=900,
+                driver_values={"CPU": 2, "Network": libvirt_host.NETWORK},
+            )
+            ops.create(ctx, opts)
+            for message, seconds in ctx.progress.timings:
+                phases[message].append(seconds)
+            ops.stop(ctx, f"bench{i}")
+            started = time.perf_counter()
+            ops.start(ctx, f"bench{i}")
+            starts.append(time.perf_counter() - started)
+            ops.remove(ctx, f"bench{i}")
+    accel = (
+        "software emulation (TCG)" if not os.access("/dev/kvm", os.W_OK) else "see create's note"
+    )
+    print(f"create -> engine answering, kvm driver, machine-os ({runs} runs, median; {accel})")
+    for message, values in phases.items():
+        print(f"  {message:<55} {statistics.median(values):7.1f} s")
+    print(f"  {'total':<55} {sum(statistics.median(v) for v in phases.values()):7.1f} s")
+    print(
+        f"start of a stopped VM -> engine answering (boot to sshd and the engine): "
+        f"{statistics.median(starts):.1f} s median"
+    )
+
+
+if __name__ == "__main__":
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    if os.environ.get("MACHINE_BENCH_INSIDE") != "1":
+        libvirt_host.start()
+        try:
+            code = subprocess.call(
+                libvirt_host.in_netns([sys.executable, __file__, str(runs)]),
+                env={**os.environ, "MACHINE_BENCH_INSIDE": "1"},
+            )
+        finally:
+            libvirt_host.stop()
+        sys.exit(code)
+    main(runs)
