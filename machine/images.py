@@ -385,6 +385,40 @@ def _fetch_to(url: str, dest: Path, resume: bool, progress: Progress | None) -> 
             raise Interrupted(f"the download of {url} stopped at {done} of {total} bytes")
 
 
+def progress_bar(label: str) -> Progress:
+    """A rich progress bar on a terminal; a line every 10% elsewhere (CI logs, pipes)."""
+    if not sys.stderr.isatty():
+        return plain_progress(label)
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.progress import Progress as Bar
+
+    bar = Bar(
+        f"[progress.description]{label}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+    task = bar.add_task(label, total=None)
+    started = [False]
+
+    def report(done: int, total: int | None) -> None:
+        if not started[0]:
+            bar.start()
+            started[0] = True
+        bar.update(task, completed=done, total=total)
+        if total is not None and done >= total:
+            bar.stop()
+
+    return report
+
+
 def plain_progress(label: str) -> Progress:
     """Progress as a line every 10% on stderr (a rich bar on a terminal is the CLI's job)."""
     last = [-1]

@@ -44,10 +44,10 @@ def build_cmd(
 @app.command("pull")
 def pull_cmd(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
     """Fetch a catalog image (debian-12, ubuntu-24.04) into the cache."""
-    from machine.images import plain_progress
+    from machine.images import progress_bar
 
     cache = _cache(ctx)
-    image = cache.resolve(name, "kvm", plain_progress(f"Downloading {name}"))
+    image = cache.resolve(name, "kvm", progress_bar(f"Downloading {name}"))
     print(f"{image.name} {image.disk}")
 
 

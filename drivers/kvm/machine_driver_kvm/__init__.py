@@ -153,7 +153,7 @@ class Driver(BaseDriver):
         cfg.SSHKeyPath = str(request.ssh_key_path)
         deadline = request.deadline or time.monotonic() + IP_WAIT
         cache = images.Cache(Path(cfg.StorePath) / "cache")
-        progress = images.plain_progress("Downloading the image")
+        progress = images.progress_bar("Downloading the image")
         image = cache.resolve(cfg.Boot2DockerURL or cfg.Image, "kvm", progress)
         if cfg.SSHUser == "docker" and image.ssh_user != "docker":
             cfg.SSHUser = image.ssh_user
