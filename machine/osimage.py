@@ -27,21 +27,28 @@ CMDLINE = "root=/dev/vda rw console=ttyS0 quiet"
 TOOLS = {"mmdebstrap": "mmdebstrap", "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils"}
 
 
-def recipe_digest() -> str:
+def recipe_digest(recipe: Path = RECIPE) -> str:
     """Changes whenever anything in the recipe does (a rebuild is then due)."""
     h = hashlib.sha256(SUITE.encode())
-    for path in sorted(RECIPE.iterdir()):
+    for path in sorted(recipe.iterdir()):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
 
-def packages() -> list[str]:
-    lines = (RECIPE / "packages.txt").read_text().splitlines()
+def packages(recipe: Path = RECIPE) -> list[str]:
+    lines = (recipe / "packages.txt").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
-def build(cache: Cache, step: Callable[[str], None] = lambda message: None) -> dict[str, str]:
-    """Build machine-os into `cache` as the named image "machine-os"; returns its manifest."""
+def build(
+    cache: Cache,
+    step: Callable[[str], None] = lambda message: None,
+    recipe: Path = RECIPE,
+    name: str = NAME,
+    ssh_user: str = "docker",
+) -> dict[str, str]:
+    """Build machine-os (or another recipe of the same shape: packages.txt, customize.sh) into
+    `cache` as the named image; returns its manifest."""
     missing = [f"{tool} ({pkg})" for tool, pkg in TOOLS.items() if shutil.which(tool) is None]
     if missing:
         raise ImageError(
@@ -54,13 +61,13 @@ def build(cache: Cache, step: Callable[[str], None] = lambda message: None) -> d
     with tempfile.TemporaryDirectory(prefix="machine-os-", dir=cache.root) as tmp:
         work = Path(tmp)
         root = work / "root"
-        step(f"Building the machine-os root file system ({SUITE}, {len(packages())} packages)...")
+        step(f"Building the {name} root file system ({SUITE}, {len(packages(recipe))} packages)...")
         _run(
             [
                 "mmdebstrap",
                 "--variant=minbase",
-                f"--include={','.join(packages())}",
-                f'--customize-hook={RECIPE / "customize.sh"} "$1"',
+                f"--include={','.join(packages(recipe))}",
+                f'--customize-hook={recipe / "customize.sh"} "$1"',
                 SUITE,
                 str(root),
             ]
@@ -68,10 +75,10 @@ def build(cache: Cache, step: Callable[[str], None] = lambda message: None) -> d
         kernels = sorted((root / "boot").glob("vmlinuz-*"))
         initrds = sorted((root / "boot").glob("initrd.img-*"))
         if not kernels or not initrds:
-            raise ImageError("the machine-os root file system has no kernel or initrd")
+            raise ImageError(f"the {name} root file system has no kernel or initrd")
         shutil.copyfile(kernels[-1], work / "vmlinuz")
         shutil.copyfile(initrds[-1], work / "initrd.img")
-        step("Making the machine-os disk...")
+        step(f"Making the {name} disk...")
         raw = work / "disk.raw"
         _run(
             [
@@ -81,7 +88,7 @@ def build(cache: Cache, step: Callable[[str], None] = lambda message: None) -> d
                 "-d",
                 str(root),
                 "-L",
-                NAME,
+                name[:16],
                 "-E",
                 "root_owner=0:0",
                 str(raw),
@@ -92,18 +99,18 @@ def build(cache: Cache, step: Callable[[str], None] = lambda message: None) -> d
         _run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(work / "disk.qcow2")])
         raw.unlink()
         manifest = {
-            "name": NAME,
+            "name": name,
             "disk": str(cache.add_file(work / "disk.qcow2")),
             "kernel": str(cache.add_file(work / "vmlinuz")),
             "initrd": str(cache.add_file(work / "initrd.img")),
             "format": "qcow2",
-            "ssh_user": "docker",
+            "ssh_user": ssh_user,
             "cmdline": CMDLINE,
-            "recipe": recipe_digest(),
+            "recipe": recipe_digest(recipe),
             "built": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-    old = cache.manifest(NAME)
-    cache.save_manifest(NAME, manifest)
+    old = cache.manifest(name)
+    cache.save_manifest(name, manifest)
     if old:  # drop the previous build's blobs unless still named
         cache.prune()
     return manifest

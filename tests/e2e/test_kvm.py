@@ -146,3 +146,46 @@ def test_kvm_user_mode_networking(libvirt: None, machine_os: Path, tmp_path: Pat
     assert out.stdout.strip() == "vm2", out.stderr
     cli("rm", "-y", "vm2")
     assert "machine-vm2" not in libvirt_host.virsh("list", "--all", "--name")
+
+
+CLOUDINIT_RECIPE = Path(__file__).resolve().parent.parent / "fixtures" / "cloudinit-image"
+
+
+@pytest.fixture(scope="module")
+def cloudinit_image() -> str:
+    """A stand-in for a stock cloud image (cloud-init applies the seed), built offline."""
+    from machine import osimage
+    from machine.images import Cache
+
+    cache = Cache(IMAGE_CACHE)
+    manifest = cache.manifest("cloudinit-test")
+    if manifest is None or manifest.get("recipe") != osimage.recipe_digest(CLOUDINIT_RECIPE):
+        osimage.build(cache, recipe=CLOUDINIT_RECIPE, name="cloudinit-test")
+    return "cloudinit-test"
+
+
+def test_the_same_seed_boots_a_cloud_init_image(
+    libvirt: None, cloudinit_image: str, tmp_path: Path
+) -> None:
+    cli = KvmCLI(tmp_path / "store")
+    cli(
+        "create",
+        "-d",
+        "kvm",
+        "--kvm-image",
+        cloudinit_image,
+        "--kvm-network",
+        libvirt_host.NETWORK,
+        "--kvm-cpu-count",
+        "2",
+        "--wait-timeout",
+        "900",
+        "vm3",
+    )
+    # create only succeeds if the guest offered the host key that was pinned before boot:
+    # cloud-init installed the seed's key (and the login key, and the hostname)
+    assert cli("ssh", "vm3", "hostname").stdout.strip() == "vm3"
+    assert cli("ssh", "vm3", "id -un").stdout.strip() == "docker"
+    out = cli.bash('eval "$(machine env vm3)"; docker info --format "{{.Name}}"')
+    assert out.stdout.strip() == "vm3", out.stderr
+    cli("rm", "-y", "vm3")
