@@ -32,7 +32,7 @@ def libvirt(_prereqs: None) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def machine_os() -> Path:
+def machine_os(libvirt: None) -> Path:
     """machine-os, built once into a cache shared by the tests' stores (content-addressed)."""
     from machine import osimage
     from machine.images import Cache
@@ -40,7 +40,15 @@ def machine_os() -> Path:
     cache = Cache(IMAGE_CACHE)
     manifest = cache.manifest(osimage.NAME)
     if manifest is None or manifest.get("recipe") != osimage.recipe_digest():
-        osimage.build(cache)
+        manifest = osimage.build(cache)
+    # base volumes of earlier builds would pile up in libvirt's pool (650 MB each)
+    current = {str(manifest[k]).replace(":", "-") for k in ("disk", "kernel", "initrd")}
+    for line in libvirt_host.virsh("vol-list", "machine", check=False).splitlines():
+        name = line.split()[0] if line.split() else ""
+        if name.startswith(("base-", "kernel-", "initrd-")) and not any(
+            digest in name for digest in current
+        ):
+            libvirt_host.virsh("vol-delete", name, "--pool", "machine", check=False)
     return IMAGE_CACHE
 
 
