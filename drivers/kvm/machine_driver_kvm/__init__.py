@@ -123,11 +123,6 @@ class Driver(BaseDriver):
     def session(self) -> bool:
         return self.cfg.connectionString.rstrip("/").endswith("/session")
 
-    def _virt(self) -> object:
-        from machine_driver_kvm.virt import Virt
-
-        return Virt(self.cfg.connectionString)
-
     # --- create -----------------------------------------------------------------------------
 
     def pre_create_check(self) -> None:
