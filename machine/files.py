@@ -40,17 +40,6 @@ def write_atomic(path: Path, data: bytes | str, mode: int = PRIVATE_FILE) -> Non
     _fsync_dir(path.parent)
 
 
-def write_new(path: Path, data: bytes | str, mode: int = PRIVATE_FILE) -> None:
-    """Create `path` with `mode` from the first byte on; fail if it exists."""
-    if isinstance(data, str):
-        data = data.encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

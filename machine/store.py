@@ -144,10 +144,6 @@ class Store:
             shutil.rmtree(self.machine_dir(name))  # second try raises with the real reason
 
 
-def parse_record(text: str, where: str) -> HostRecord:
-    return record_from_json(decode_record(text, where))
-
-
 def decode_record(text: str, where: str) -> dict[str, Any]:
     """The JSON of a config.json, checked for shape and version (not yet migrated)."""
     try:
