@@ -12,6 +12,11 @@ EXIT_PRE_CREATE = 3
 EXIT_NOT_FOUND = 4
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled, a service stopped): unwound like Ctrl-C, so a create in
+    progress removes what it made."""
+
+
 class MachineError(Exception):
     """Base of every error the CLI turns into a message and an exit code."""
 

@@ -7,6 +7,7 @@ rich, driver SDKs) is imported inside the commands that need it, so `machine env
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -177,6 +178,10 @@ def build() -> click.Group:
     return group
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise errors.Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     prog = _prog_name(sys.argv[0])
@@ -190,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             level=logging.DEBUG, stream=sys.stderr, format="DEBUG %(name)s: %(message)s"
         )
         logging.getLogger("paramiko").setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         group = build()
         code = group.main(args=args, prog_name=prog, standalone_mode=False)
@@ -200,7 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, errors.Terminated):
+            print("Terminated.", file=sys.stderr)
+            return 128 + signal.SIGTERM
         print("Aborted.", file=sys.stderr)
         return 1
     except click.ClickException as exc:
@@ -210,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
             print(ctx.get_usage(), file=sys.stderr)
         print(f"Error: {exc.format_message()}", file=sys.stderr)
         return 1
+    except errors.Terminated:
+        print("Terminated.", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130

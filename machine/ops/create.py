@@ -6,14 +6,22 @@ removes it all again (unless --keep-on-failure), so the store never keeps a half
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from machine import paths
 from machine.driver import CreateRequest, Driver
-from machine.errors import CreateFailed, HostAlreadyExists, MachineError, PreCreateCheckFailed
+from machine.errors import (
+    CreateFailed,
+    HostAlreadyExists,
+    MachineError,
+    PreCreateCheckFailed,
+    Terminated,
+)
 from machine.host import EngineOptions, HostOptions, HostRecord
 from machine.journal import FAILED, READY, Journal
 from machine.ops.context import DEFAULT_WAIT, Context, auth_options, finishing
@@ -128,7 +136,13 @@ def _rollback(
     ctx: Context, opts: CreateOptions, driver: Driver, journal: Journal, exc: BaseException
 ) -> MachineError:
     step = journal.step or "Creating machine"
-    why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
+    why = (
+        "terminated"
+        if isinstance(exc, Terminated)
+        else "interrupted"
+        if isinstance(exc, KeyboardInterrupt)
+        else str(exc) or type(exc).__name__
+    )
     hint = exc.hint if isinstance(exc, MachineError) else ""
     if opts.keep_on_failure:
         journal.finish(FAILED)
@@ -138,22 +152,40 @@ def _rollback(
             f"`rm -f {opts.name}`." + (f" {hint}" if hint else ""),
         )
     undone = "the machine's record and files"
-    try:
-        driver.remove()
-    except Exception as remove_exc:  # keep the record so `rm -f` can try again
-        journal.finish(FAILED)
-        return CreateFailed(
-            f'Error creating machine: Error in step "{step}": {why}. '
-            f"Removing what was created also failed: {remove_exc}",
-            hint=f"Run `rm -f {opts.name}` to retry the removal.",
-        )
+    with _uninterruptible():
+        try:
+            driver.remove()
+        except Exception as remove_exc:  # keep the record so `rm -f` can try again
+            journal.finish(FAILED)
+            return CreateFailed(
+                f'Error creating machine: Error in step "{step}": {why}. '
+                f"Removing what was created also failed: {remove_exc}",
+                hint=f"Run `rm -f {opts.name}` to retry the removal.",
+            )
+        ctx.store.remove(opts.name)
     if journal.resources:
         undone = ", ".join(f"{r['kind']} {r['id']}" for r in journal.resources) + ", " + undone
-    ctx.store.remove(opts.name)
     return CreateFailed(
         f'Error creating machine: Error in step "{step}": {why}',
         hint=f"Removed {undone}." + (f" {hint}" if hint else ""),
     )
+
+
+@contextlib.contextmanager
+def _uninterruptible() -> Iterator[None]:
+    """A second Ctrl-C or SIGTERM must not cut the cleanup short and leak what it removes."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals only reach the main thread anyway
+        return
+    kept = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in kept.items():
+            signal.signal(sig, handler)
 
 
 def certs_ssh_keypair() -> tuple[bytes, str]:

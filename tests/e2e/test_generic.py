@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -349,10 +350,13 @@ def test_non_root_user_with_sudo(cli: CLI, host_factory: Hosts, ssh_key: tuple[P
     assert key_mode == "600"
 
 
+@pytest.mark.parametrize(
+    ("signum", "word"), [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")]
+)
 def test_interrupted_create_rolls_back(
-    cli: CLI, host_factory: Hosts, ssh_key: tuple[Path, str]
+    cli: CLI, host_factory: Hosts, ssh_key: tuple[Path, str], signum: int, word: str
 ) -> None:
-    import signal
+    """Ctrl-C, or SIGTERM from a CI runner cancelling the job, removes what create made."""
     import subprocess
 
     host = host_factory("docker")
@@ -382,9 +386,9 @@ def test_interrupted_create_rolls_back(
         assert time.monotonic() < deadline, "create never saved its record"
         time.sleep(0.05)
     time.sleep(1)  # now inside "Waiting for SSH"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1, err
-    assert "interrupted" in err and "Removed" in err
+    assert word in err and "Removed" in err
     assert not (cli.store / "machines/intr").exists()
     assert cli("ls", "-q").stdout == ""
