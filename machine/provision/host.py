@@ -46,24 +46,40 @@ class RootShell:
 
     def put(self, path: str, data: bytes, mode: int) -> None:
         """Write a root-owned file atomically (SFTP as root, or via a private temp file + sudo)."""
-        self.transcript.append(f"put {path} {mode:04o}")
-        parent = posixpath.dirname(path)
+        self.put_all({path: (data, mode)})
+
+    def put_all(self, files: dict[str, tuple[bytes, int]]) -> None:
+        """Write root-owned files: as root straight over SFTP; else staged in one private temp
+        folder and installed by one root command (each sudo round trip costs, and sudo can be
+        slow on a fresh host: it looks up the host name)."""
+        if not files:
+            return
+        for path, (_, mode) in files.items():
+            self.transcript.append(f"put {path} {mode:04o}")
         if self.is_root:
-            if parent not in self._made_dirs:
-                self.remote.run(f"mkdir -p {quote(parent)}")
-                self._made_dirs.add(parent)
-            self.remote.put(path, data, mode)
+            for path, (data, mode) in files.items():
+                parent = posixpath.dirname(path)
+                if parent not in self._made_dirs:
+                    self.remote.run(f"mkdir -p {quote(parent)}")
+                    self._made_dirs.add(parent)
+                self.remote.put(path, data, mode)
             return
         tmp = self.remote.run("mktemp -d").stdout.strip()
         if not tmp.startswith("/"):
             raise ProvisionError("could not make a temporary folder on the host (mktemp -d)")
-        staged = f"{tmp}/{posixpath.basename(path)}"
         try:
-            self.remote.put(staged, data, 0o600)
-            self.check(
-                f"mkdir -p {quote(parent)} && install -m {mode:04o} -o root -g root "
-                f"{quote(staged)} {quote(path)}",
-                f"installing {path}",
-            )
+            installs = []
+            for i, (path, (data, mode)) in enumerate(files.items()):
+                staged = f"{tmp}/{i}-{posixpath.basename(path)}"
+                self.remote.put(staged, data, 0o600)
+                installs.append(
+                    f"mkdir -p {quote(posixpath.dirname(path))} && install -m {mode:04o} "
+                    f"-o root -g root {quote(staged)} {quote(path)}"
+                )
+            what = "installing " + ", ".join(files)
+            result = self.remote.run(self.wrap(" && ".join(installs)))
+            if not result.ok:
+                tail = (result.stderr.strip() or result.stdout.strip())[-800:]
+                raise ProvisionError(f"{what} failed (exit {result.code}): {tail}")
         finally:
             self.remote.run(f"rm -rf {quote(tmp)}")

@@ -119,10 +119,13 @@ def provision(remote: Remote, plan: Plan, step: Step = lambda message: None) -> 
     step("Copying certs to the remote machine...")
     files = _desired_files(shell, family, facts, plan, dockerd)
     current = _remote_digests(shell, list(files))
-    for path, (data, mode) in files.items():
-        if current.get(path) != hashlib.sha256(data).hexdigest():
-            shell.put(path, data, mode)
-            outcome.changed_files.append(path)
+    changed = {
+        path: (data, mode)
+        for path, (data, mode) in files.items()
+        if current.get(path) != hashlib.sha256(data).hexdigest()
+    }
+    shell.put_all(changed)
+    outcome.changed_files.extend(changed)
 
     step("Setting Docker configuration on the remote daemon...")
     outcome.restarted = _apply(shell, family, facts, bool(outcome.changed_files))

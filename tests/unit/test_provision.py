@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
@@ -100,9 +101,15 @@ def test_non_root_uses_sudo_and_stages_files() -> None:
     remote.on(r"^sudo -n sh -c ").on(r"^rm -rf /tmp/tmp.abc$")
     provision(remote, PLAN)
     assert all(path.startswith("/tmp/tmp.abc/") for path in remote.files)
-    assert any(
-        "install -m 0600 -o root -g root /tmp/tmp.abc/server-key.pem" in c for c in remote.commands
+    assert len(remote.files) == 4  # CA, server cert and key, the daemon's drop-in
+    # one temp folder, one root command installs them all, one clean-up
+    assert remote.commands.count("mktemp -d") == 1
+    installs = [c for c in remote.commands if "install -m" in c]
+    assert len(installs) == 1
+    assert re.search(
+        r"install -m 0600 -o root -g root /tmp/tmp\.abc/\d-server-key\.pem", installs[0]
     )
+    assert "rm -rf /tmp/tmp.abc" in remote.commands
 
 
 def test_hostname_is_quoted() -> None:
