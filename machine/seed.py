@@ -31,10 +31,16 @@ def user_data(seed: Seed) -> str:
     config = {
         "hostname": seed.hostname,
         "preserve_hostname": False,
+        # the host name resolves locally: sudo looks it up, and waits for DNS if it cannot
+        "manage_etc_hosts": "localhost",
         "users": [
             "default",
             {
                 "name": seed.user,
+                # Named, not left to useradd: images with Docker preinstalled already have a
+                # "docker" group, and useradd's own per-user group would then fail the user.
+                # cloud-init creates groups that are missing.
+                "primary_group": seed.user,
                 "groups": ["sudo"],
                 "shell": "/bin/bash",
                 "sudo": "ALL=(ALL) NOPASSWD:ALL",
@@ -43,10 +49,10 @@ def user_data(seed: Seed) -> str:
         ],
         "ssh_keys": {
             "ed25519_private": seed.host_key_private,
-            "ed25519_public": seed.host_key_public,
+            "ed25519_public": seed.host_key_public.strip() + "\n",
         },
+        # with ssh_keys given, cloud-init generates none of its own
         "ssh_deletekeys": True,
-        "ssh_genkeytypes": [],
     }
     return "#cloud-config\n" + json.dumps(config, indent=2) + "\n"
 

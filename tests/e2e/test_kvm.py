@@ -3,6 +3,7 @@ here, the CLI run as users run it (inside libvirtd's network namespace, see libv
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from tests.e2e import libvirt_host
 from tests.e2e.conftest import MACHINE
@@ -127,6 +129,29 @@ def test_kvm_machine_lifecycle(
     again = cli.bash('eval "$(machine env vm1)"; docker info --format "{{.Name}}"')
     assert again.stdout.strip() == "vm1", again.stderr
 
+    # The reservation changes while the VM is off (someone edited or re-created the network):
+    # on start the VM has another address and gets a server cert for it; env keeps working.
+    cli("stop", "vm1")
+    mac = json.loads((cli.store / "machines/vm1/config.json").read_text())["Driver"]["MAC"]
+    moved = f"{libvirt_host.SUBNET}.50"
+    for command, address in (("delete", ip), ("add-last", moved)):
+        entry = f"<host mac='{mac}' name='vm1' ip='{address}'/>"
+        libvirt_host.virsh(
+            "net-update", libvirt_host.NETWORK, command, "ip-dhcp-host", entry, "--live", "--config"
+        )
+    started = cli("start", "vm1")
+    assert "address changed: issuing a new server certificate" in started.stderr
+    assert cli("ip", "vm1").stdout.strip() == moved
+    server_cert = x509.load_pem_x509_certificate(
+        (cli.store / "machines/vm1/server.pem").read_bytes()
+    )
+    sans = server_cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert moved in [str(a) for a in sans.get_values_for_type(x509.IPAddress)]
+    moved_env = cli.bash(
+        'eval "$(machine env vm1)"; echo "$DOCKER_HOST"; docker info -f "{{.Name}}"'
+    )
+    assert moved_env.stdout.split() == [f"tcp://{moved}:2376", "vm1"], moved_env.stderr
+
     cli("rm", "-y", "vm1")
     assert "machine-vm1" not in libvirt_host.virsh("list", "--all", "--name")
     assert "machine-vm1" not in libvirt_host.virsh("vol-list", "machine")
@@ -154,3 +179,50 @@ def test_kvm_user_mode_networking(libvirt: None, machine_os: Path, tmp_path: Pat
     assert out.stdout.strip() == "vm2", out.stderr
     cli("rm", "-y", "vm2")
     assert "machine-vm2" not in libvirt_host.virsh("list", "--all", "--name")
+
+
+CLOUDINIT_RECIPE = Path(__file__).resolve().parent.parent / "fixtures" / "cloudinit-image"
+
+
+@pytest.fixture(scope="module")
+def cloudinit_image(libvirt: None) -> str:
+    """A stand-in for a stock cloud image (cloud-init applies the seed), built offline."""
+    from machine import osimage
+    from machine.images import Cache
+
+    cache = Cache(IMAGE_CACHE)
+    manifest = cache.manifest("cloudinit-test")
+    if manifest is None or manifest.get("recipe") != osimage.recipe_digest(CLOUDINIT_RECIPE):
+        osimage.build(cache, recipe=CLOUDINIT_RECIPE, name="cloudinit-test")
+    return "cloudinit-test"
+
+
+def test_the_same_seed_boots_a_cloud_init_image(
+    libvirt: None, cloudinit_image: str, tmp_path: Path
+) -> None:
+    cli = KvmCLI(tmp_path / "store")
+    cli(
+        "create",
+        "-d",
+        "kvm",
+        "--kvm-image",
+        cloudinit_image,
+        "--kvm-network",
+        libvirt_host.NETWORK,
+        "--kvm-cpu-count",
+        "2",
+        "--wait-timeout",
+        "600",
+        "vm3",
+    )
+    # create only succeeds if the guest offered the host key pinned before boot: cloud-init
+    # installed the seed's host key, the login key and user, and the host name
+    assert cli("ssh", "vm3", "hostname").stdout.strip() == "vm3"
+    assert cli("ssh", "vm3", "id -un").stdout.strip() == "docker"
+    # cloud-init itself finds nothing wrong with the seed's user-data
+    schema = cli("ssh", "vm3", "sudo cloud-init schema --system", check=False)
+    assert "Valid cloud-config: system userdata" in schema.stdout + schema.stderr, schema
+    out = cli.bash('eval "$(machine env vm3)"; docker info --format "{{.Name}}"')
+    assert out.stdout.strip() == "vm3", out.stderr
+    cli("rm", "-y", "vm3")
+    assert "machine-vm3" not in libvirt_host.virsh("list", "--all", "--name")

@@ -83,3 +83,16 @@ def test_network_pool_volume() -> None:
     assert ET.fromstring(xml.pool("machine", "/x")).findtext("target/path") == "/x"
     host = ET.fromstring(xml.dhcp_host("52:54:00:00:00:01", "10.0.0.9", "dev"))
     assert host.attrib == {"mac": "52:54:00:00:00:01", "name": "dev", "ip": "10.0.0.9"}
+
+
+def test_the_reserved_address_of_a_mac() -> None:
+    network = (
+        "<network><name>n</name><ip address='10.0.0.1' netmask='255.255.255.0'><dhcp>"
+        "<range start='10.0.0.2' end='10.0.0.254'/>"
+        + xml.dhcp_host("52:54:00:00:00:01", "10.0.0.9", "dev")
+        + "<host mac='52:54:00:00:00:02' ip='10.0.0.7'/>"
+        "</dhcp></ip></network>"
+    )
+    assert xml.pinned_ip(network, "52:54:00:00:00:01") == "10.0.0.9"
+    assert xml.pinned_ip(network, "52:54:00:00:00:02".upper()) == "10.0.0.7"
+    assert xml.pinned_ip(network, "52:54:00:00:00:03") == ""

@@ -217,8 +217,16 @@ class Driver(BaseDriver):
         if virt.session:
             cfg.IPAddress = "127.0.0.1"
             return
+        net = virt.network(cfg.Network)
+        # A reservation is authoritative, and may have changed while the VM was off (someone
+        # edited or re-created the network): the VM gets that address, and a stale lease
+        # from its last boot must not be mistaken for it.
+        pinned = virt.pinned_ip(net, cfg.MAC)
+        if pinned:
+            cfg.IPAddress = pinned
+            return
         cfg.IPAddress = virt.wait_for_ip(dom, cfg.Network, cfg.MAC, deadline)
-        virt.pin_lease(virt.network(cfg.Network), cfg.MAC, cfg.IPAddress, cfg.MachineName)
+        virt.pin_lease(net, cfg.MAC, cfg.IPAddress, cfg.MachineName)
 
     # --- the machine ------------------------------------------------------------------------
 

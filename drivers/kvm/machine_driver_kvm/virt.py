@@ -136,10 +136,21 @@ class Virt:
             leases = net.DHCPLeases(mac, 0)
         except self.lv.libvirtError:
             leases = []
-        for lease in leases:
-            if lease.get("type") == self.lv.VIR_IP_ADDR_TYPE_IPV4 and lease.get("ipaddr"):
-                return str(lease["ipaddr"])
-        return ""
+        ipv4 = [
+            lease
+            for lease in leases
+            if lease.get("type") == self.lv.VIR_IP_ADDR_TYPE_IPV4 and lease.get("ipaddr")
+        ]
+        # a lease from before the last boot can linger beside the new one: take the newest
+        ipv4.sort(key=lambda lease: int(lease.get("expirytime") or 0), reverse=True)
+        return str(ipv4[0]["ipaddr"]) if ipv4 else ""
+
+    def pinned_ip(self, net: Any, mac: str) -> str:
+        """The address the network reserves for this MAC: dnsmasq hands out exactly that one."""
+        try:
+            return xml.pinned_ip(net.XMLDesc(0), mac)
+        except self.lv.libvirtError:
+            return ""
 
     def pin_lease(self, net: Any, mac: str, ip: str, name: str) -> None:
         """Keep this IP for this MAC across restarts (so server certs stay valid)."""

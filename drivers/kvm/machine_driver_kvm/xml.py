@@ -122,6 +122,17 @@ def dhcp_host(mac: str, ip: str, name: str) -> str:
     return f"<host mac={quoteattr(mac)} name={quoteattr(name)} ip={quoteattr(ip)}/>"
 
 
+def pinned_ip(network_xml: str, mac: str) -> str:
+    """The address a network's DHCP host entry reserves for this MAC ("" if none does)."""
+    import xml.etree.ElementTree as ET
+
+    # the XML comes from libvirtd, not from a user or the network
+    for host in ET.fromstring(network_xml).iterfind("./ip/dhcp/host"):  # noqa: S314
+        if (host.get("mac") or "").lower() == mac.lower() and host.get("ip"):
+            return str(host.get("ip"))
+    return ""
+
+
 def pool(name: str, path: str) -> str:
     return (
         f"<pool type='dir'>\n  <name>{escape(name)}</name>\n"
