@@ -98,5 +98,43 @@ def stop() -> None:
     run(["ip", "netns", "del", NETNS], check=False)
 
 
+SESSION_USER = "machine-kvm-test"
+
+
+def session_user() -> Path:
+    """A user without root, in group kvm as Debian's libvirt docs ask; its home."""
+    if run(["getent", "passwd", SESSION_USER], check=False).returncode != 0:
+        run(["useradd", "--create-home", "--groups", "kvm", "--shell", "/bin/bash", SESSION_USER])
+    return Path(run(["getent", "passwd", SESSION_USER]).stdout.split(":")[5])
+
+
+def let_session_user_reach(path: Path) -> list[Path]:
+    """The folders above `path` the user may not pass (a checkout under /root), opened to that
+    user alone with an ACL entry; the ones changed, for `close_to_session_user`."""
+    opened = []
+    for folder in reversed(path.resolve().parents):
+        if folder.stat().st_mode & 0o001:
+            continue
+        run(["setfacl", "-m", f"u:{SESSION_USER}:x", str(folder)])
+        opened.append(folder)
+    return opened
+
+
+def close_to_session_user(folders: list[Path]) -> None:
+    for folder in folders:
+        run(["setfacl", "-x", f"u:{SESSION_USER}", str(folder)], check=False)
+
+
+def stop_session_user() -> None:
+    """The user's own libvirtd (spawned by its first qemu:///session client) and its QEMUs."""
+    run(["pkill", "-u", SESSION_USER], check=False)
+    deadline = time.monotonic() + 15
+    while run(["pgrep", "-u", SESSION_USER], check=False).returncode == 0:
+        if time.monotonic() > deadline:
+            run(["pkill", "-9", "-u", SESSION_USER], check=False)
+            break
+        time.sleep(0.2)
+
+
 def virsh(*args: str, check: bool = True) -> str:
     return run(["virsh", "-c", "qemu:///system", *args], check=check).stdout

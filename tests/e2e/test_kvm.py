@@ -55,13 +55,21 @@ def machine_os(libvirt: None) -> Path:
 
 
 class KvmCLI:
-    def __init__(self, store: Path) -> None:
+    """The CLI as a user runs it: root by default, or `user` (runuser) with a store of its own."""
+
+    def __init__(self, store: Path, user: str = "") -> None:
         self.store = store
+        self.user = user
         store.mkdir(mode=0o700)
-        (store / "cache").symlink_to(IMAGE_CACHE)
+        if not user:
+            (store / "cache").symlink_to(IMAGE_CACHE)
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("DOCKER_") and k != "XDG_RUNTIME_DIR"
+        }
         env.update(
             MACHINE_STORAGE_PATH=str(self.store),
             SHELL="/bin/bash",
@@ -69,9 +77,14 @@ class KvmCLI:
         )
         return env
 
+    def _as_user(self, argv: list[str]) -> list[str]:
+        return libvirt_host.in_netns(
+            ["runuser", "-u", self.user, "--", *argv] if self.user else argv
+        )
+
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            libvirt_host.in_netns([MACHINE, *args]),
+            self._as_user([MACHINE, *args]),
             env=self.env(),
             capture_output=True,
             text=True,
@@ -84,7 +97,7 @@ class KvmCLI:
 
     def bash(self, script: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            libvirt_host.in_netns(["bash", "-euo", "pipefail", "-c", script]),
+            self._as_user(["bash", "-euo", "pipefail", "-c", script]),
             env=self.env(),
             capture_output=True,
             text=True,
@@ -179,6 +192,69 @@ def test_kvm_user_mode_networking(libvirt: None, machine_os: Path, tmp_path: Pat
     assert out.stdout.strip() == "vm2", out.stderr
     cli("rm", "-y", "vm2")
     assert "machine-vm2" not in libvirt_host.virsh("list", "--all", "--name")
+
+
+def _give_image(store: Path, name: str, owner: str) -> None:
+    """The user's own image cache with machine-os in it: blobs hard-linked (read-only to it),
+    so the 700 MB are not copied."""
+    from machine.images import Cache
+
+    manifest = Cache(IMAGE_CACHE).manifest(name)
+    assert manifest is not None
+    for folder in ("cache", "cache/blobs", "cache/images"):
+        (store / folder).mkdir(mode=0o700, exist_ok=True)
+    for key in ("disk", "kernel", "initrd"):
+        blob = str(manifest[key]).replace(":", "-")
+        os.link(IMAGE_CACHE / "blobs" / blob, store / "cache/blobs" / blob)
+    shutil.copy(IMAGE_CACHE / "images" / f"{name}.json", store / "cache/images" / f"{name}.json")
+    for path in [store, *store.rglob("*")]:
+        if not path.name.startswith("sha256-"):  # the links share root's inode: leave them
+            shutil.chown(path, owner, owner)
+
+
+def test_kvm_session_for_a_user_without_root(libvirt: None, machine_os: Path) -> None:
+    """qemu:///session as a plain user: its own libvirtd and pool, QEMU as that user, user-mode
+    networking with the engine on a forwarded port of 127.0.0.1."""
+    from machine import osimage
+
+    user = libvirt_host.SESSION_USER
+    home = libvirt_host.session_user()
+    opened = libvirt_host.let_session_user_reach(Path(MACHINE))
+    store = home / "store"
+    shutil.rmtree(store, ignore_errors=True)
+    try:
+        cli = KvmCLI(store, user=user)
+        _give_image(store, osimage.NAME, user)
+        cli(
+            "create",
+            "-d",
+            "kvm",
+            "--kvm-connection-uri",
+            "qemu:///session",
+            "--kvm-cpu-count",
+            "2",
+            "--wait-timeout",
+            "600",
+            "vm4",
+        )
+        qemu = libvirt_host.run(["pgrep", "-u", user, "-f", "qemu-system.*machine-vm4"], False)
+        assert qemu.returncode == 0, "QEMU does not run as the user"
+        disks = home / ".local/share/libvirt/images/machine"
+        assert (disks / "machine-vm4.qcow2").exists()
+        assert cli("url", "vm4").stdout.strip().startswith("tcp://127.0.0.1:")
+        out = cli.bash('eval "$(machine env vm4)"; docker info --format "{{.Name}}"')
+        assert out.stdout.strip() == "vm4", out.stderr
+        assert 'Machine "vm4" was stopped.' in cli("stop", "vm4").stderr
+        cli("start", "vm4")
+        again = cli.bash('eval "$(machine env vm4)"; docker info --format "{{.Name}}"')
+        assert again.stdout.strip() == "vm4", again.stderr
+        cli("rm", "-y", "vm4")
+        assert not (disks / "machine-vm4.qcow2").exists()
+        assert not (store / "machines/vm4").exists()
+    finally:
+        libvirt_host.stop_session_user()
+        libvirt_host.close_to_session_user(opened)
+        shutil.rmtree(store, ignore_errors=True)
 
 
 CLOUDINIT_RECIPE = Path(__file__).resolve().parent.parent / "fixtures" / "cloudinit-image"
