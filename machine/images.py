@@ -389,6 +389,7 @@ def progress_bar(label: str) -> Progress:
     """A rich progress bar on a terminal; a line every 10% elsewhere (CI logs, pipes)."""
     if not sys.stderr.isatty():
         return plain_progress(label)
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -403,6 +404,7 @@ def progress_bar(label: str) -> Progress:
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
+        console=Console(stderr=True),  # stdout is for what scripts read
         transient=True,
     )
     task = bar.add_task(label, total=None)
