@@ -20,7 +20,7 @@ def test_user_data_is_cloud_config() -> None:
     config = json.loads(text.split("\n", 1)[1])  # JSON is YAML
     assert config["hostname"] == "dev"
     assert config["users"][1]["ssh_authorized_keys"] == [LOGIN]
-    assert config["ssh_keys"]["ed25519_public"] == HOST_PUBLIC
+    assert config["ssh_keys"]["ed25519_public"] == HOST_PUBLIC + "\n"  # a whole line in the .pub
     assert json.loads(seed.meta_data(SEED)) == {"instance-id": "iid-dev-1", "local-hostname": "dev"}
 
 
