@@ -27,6 +27,7 @@ __all__ = [
     "Features",
     "FlagSpec",
     "NotSupported",
+    "Orphan",
     "PreCreateCheckFailed",
     "State",
     "flag",
@@ -128,6 +129,18 @@ class CreateRequest:
     host_key_public: str = ""
     deadline: float = 0.0  # time.monotonic() by which create should have an IP (0: none)
     note: Callable[[str], None] = field(default=lambda message: None)  # a line for the user
+    store_id: str = ""  # the store's identity, to tag cloud resources with (Store.identity)
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A resource tagged as made by this store that no machine in the store owns."""
+
+    kind: str  # "instance", "key-pair", "security-group", ...
+    id: str
+    where: str  # region, datacenter, ...
+    name: str = ""  # the machine it was made for, from its tags
+    detail: str = ""  # state, creation time: what helps a user decide
 
 
 class Driver(abc.ABC):
@@ -200,6 +213,21 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def remove(self) -> None:
         """Delete what the driver made; something already gone is success."""
+
+    def adopt(self, resources: Sequence[tuple[str, str]]) -> None:  # noqa: B027 - optional
+        """Resources a create recorded in its journal but never saved in the config (it was
+        killed before): take them in, so remove() deletes them too."""
+
+    # --- resources no machine owns (optional) ---------------------------------------------
+
+    @classmethod
+    def orphans(cls, owned: Sequence[Driver], store_id: str) -> list[Orphan]:
+        """Resources tagged with this store's id that none of `owned` accounts for."""
+        return []
+
+    @classmethod
+    def remove_orphan(cls, orphan: Orphan) -> None:
+        raise NotSupported(f"{cls.name} driver does not track orphaned resources")
 
 
 def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:

@@ -25,6 +25,7 @@ SSH_PUBLIC_KEY = "id_rsa.pub"
 KNOWN_HOSTS = "known_hosts"  # our addition: the pinned SSH host key
 JOURNAL = "journal.json"  # our addition: resources a create made, and its phase
 SSH_CONFIG = "ssh_config"  # our addition: the OpenSSH config `mount` leaves for sshfs
+STORE_ID = ".store-id"  # our addition: marks cloud resources as this store's (tags)
 TLS_CHECK = "tls-check.json"  # our addition: the last good certificate check (tlscheck.py)
 
 # Lock files live beside the machine folders, not inside them, so a create can hold the lock

@@ -70,6 +70,26 @@ class Store:
         ensure_dir(self.root)
         ensure_dir(self.machines_dir)
 
+    def identity(self) -> str:
+        """This store's id, made on first use: cloud resources are tagged with it, so what a
+        store made (and left behind) can be told from another store's in the same account."""
+        path = self.root / paths.STORE_ID
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        import os
+        import uuid
+
+        self.ensure_layout()
+        try:  # O_EXCL: of two first uses at once, one writes and both read the same id
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return _read_until_written(path)
+        with os.fdopen(fd, "w") as f:
+            f.write(uuid.uuid4().hex + "\n")
+        return path.read_text().strip()
+
     # --- reads (lock-free) ----------------------------------------------------------------
 
     def exists(self, name: str) -> bool:
@@ -142,6 +162,17 @@ class Store:
         shutil.rmtree(self.machine_dir(name), ignore_errors=True)
         if self.machine_dir(name).exists():
             shutil.rmtree(self.machine_dir(name))  # second try raises with the real reason
+
+
+def _read_until_written(path: Path) -> str:
+    import time
+
+    for _ in range(100):
+        text = path.read_text().strip()
+        if text:
+            return text
+        time.sleep(0.01)  # the other process has created it and is writing the line
+    raise OSError(f"{path} stays empty: remove it and try again")
 
 
 def decode_record(text: str, where: str) -> dict[str, Any]:

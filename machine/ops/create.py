@@ -121,6 +121,7 @@ def _create_steps(
             host_key_public=host_public,
             deadline=deadline,
             note=progress.note,
+            store_id=store.identity(),
         )
     )
     record = record.with_driver(driver.to_json())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from machine.driver import Driver, State
@@ -181,6 +182,7 @@ def remove(ctx: Context, name: str, force: bool = False) -> None:
             raise HostNotFound(name, store.prog)
         try:
             _record, driver = load(ctx, name)
+            _adopt_unsaved(store.machine_dir(name), driver)
             driver.remove()
         except MachineError:
             if not force:
@@ -189,6 +191,16 @@ def remove(ctx: Context, name: str, force: bool = False) -> None:
             if not force:
                 raise
         store.remove(name)
+
+
+def _adopt_unsaved(machine_dir: Path, driver: Driver) -> None:
+    """A create killed outright (SIGKILL, power loss) saved no config after its driver made
+    things; its journal lists them, and the driver takes them in before removing."""
+    from machine.journal import READY, Journal
+
+    journal = Journal.read(machine_dir)
+    if journal is not None and journal.phase != READY and journal.resources:
+        driver.adopt([(r["kind"], r["id"]) for r in journal.resources])
 
 
 def state_of(ctx: Context, name: str) -> State:

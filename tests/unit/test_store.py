@@ -179,3 +179,14 @@ def test_lock_is_exclusive_across_processes(store_root: Path) -> None:
 
 def test_natural_key() -> None:
     assert sorted(["a10", "a9", "A1"], key=natural_key) == ["A1", "a9", "a10"]
+
+
+def test_the_store_has_one_identity(tmp_path: Path) -> None:
+    from machine import paths
+
+    store = Store(tmp_path / "store")
+    first = store.identity()
+    assert len(first) == 32 and int(first, 16) >= 0
+    assert Store(tmp_path / "store").identity() == first  # kept, not made again
+    assert ((tmp_path / "store" / paths.STORE_ID).stat().st_mode & 0o777) == 0o600
+    assert Store(tmp_path / "other").identity() != first
