@@ -141,6 +141,7 @@ class Orphan:
     where: str  # region, datacenter, ...
     name: str = ""  # the machine it was made for, from its tags
     detail: str = ""  # state, creation time: what helps a user decide
+    ref: str = ""  # the driver's own note for removing it (an endpoint, ...); not shown
 
 
 class Driver(abc.ABC):

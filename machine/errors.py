@@ -105,8 +105,8 @@ class DriverLoadError(MachineError):
 class PreCreateCheckFailed(MachineError):
     exit_code = EXIT_PRE_CREATE
 
-    def __init__(self, why: str) -> None:
-        super().__init__(f'Error with pre-create check: "{why}"')
+    def __init__(self, why: str, hint: str = "") -> None:
+        super().__init__(f'Error with pre-create check: "{why}"', hint)
 
 
 class DriverError(MachineError):

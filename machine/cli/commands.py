@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from machine.cli import changing, image, reading, remote
+from machine.cli import changing, image, orphans, reading, remote
 
 
 def register(app: typer.Typer) -> None:
@@ -31,4 +31,5 @@ def register(app: typer.Typer) -> None:
     app.command("active")(reading.active_cmd)
     app.command("scp")(remote.scp_cmd)
     app.command("mount")(remote.mount_cmd)
+    app.command("orphans")(orphans.orphans_cmd)
     app.add_typer(image.app, name="image")

@@ -195,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             level=logging.DEBUG, stream=sys.stderr, format="DEBUG %(name)s: %(message)s"
         )
         logging.getLogger("paramiko").setLevel(logging.WARNING)
+        # botocore logs whole requests at DEBUG: user data (a host key) and signed headers
+        for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _terminated)
     try:
         group = build()
