@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,28 @@ BACKENDS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "generic": _generic,
 }
 
+
+def _amazonec2(tmp: Path) -> dict[str, Any]:
+    """moto's EC2, in a subnet of the fenced test range (tests/aws.py)."""
+    ec2 = _moto[0]
+    _, subnet = ec2.subnet("10.232.254.0/28")
+    return {"AMI": ec2.ubuntu_ami(), "SubnetId": subnet, "UsePrivateIP": True}
+
+
+BACKENDS["amazonec2"] = _amazonec2
+_moto: list[Any] = []
+
+
+@pytest.fixture(scope="module")
+def moto_ec2() -> Iterator[Any]:
+    from tests import aws
+
+    with aws.running() as ec2:
+        _moto.append(ec2)
+        yield ec2
+        _moto.clear()
+
+
 # Drivers whose backend is a running daemon: their contract is checked end to end there.
 ELSEWHERE = {"kvm": "tests/e2e/test_kvm.py"}
 
@@ -48,7 +70,9 @@ CANONICAL = [n for n in REGISTRY.names() if REGISTRY.get(n).name == n]  # aliase
 
 
 @pytest.mark.parametrize("name", CANONICAL)
-def test_driver_contract(name: str, tmp_path: Path) -> None:
+def test_driver_contract(
+    name: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if name in ELSEWHERE:
         path = Path(__file__).resolve().parent.parent.parent / ELSEWHERE[name]
         assert '"create"' in path.read_text() and '"rm"' in path.read_text()
@@ -56,19 +80,32 @@ def test_driver_contract(name: str, tmp_path: Path) -> None:
     assert name in BACKENDS, f"driver {name!r} has no backend in the contract suite"
     cls = REGISTRY.get(name)
     assert issubclass(cls.Config, BaseConfig)
+    if name == "amazonec2":
+        for key, value in request.getfixturevalue("moto_ec2").env().items():
+            monkeypatch.setenv(key, value)
     machine_dir = tmp_path / "machines" / "c1"
     machine_dir.mkdir(parents=True)
     config = cls.Config(**BACKENDS[name](tmp_path), MachineName="c1", StorePath=str(tmp_path))
     driver = cls(config)
     driver.pre_create_check()
     recorded: list[tuple[str, str]] = []
+    public_key = host_private = host_public = ""
+    if cls.features.makes_ssh_key or cls.features.seeds_host_key:
+        from machine import certs
+
+        private, public_key = certs.ssh_keypair()
+        (machine_dir / "id_rsa").write_bytes(private)
+        host_pem, host_public = certs.ssh_keypair()
+        host_private = host_pem.decode()
     driver.create(
         CreateRequest(
             machine_dir,
             machine_dir / "id_rsa",
-            "",
+            public_key,
             2376,
             record=lambda kind, ident: recorded.append((kind, ident)),
+            host_key_private=host_private,
+            host_key_public=host_public,
         )
     )
 

@@ -720,7 +720,8 @@ class Driver(BaseDriver):
             except ApiError as exc:
                 if exc.code != "InvalidSpotInstanceRequestID.NotFound":
                     problems.append(exc.message)
-        if cfg.InstanceId:
+        instance = self._describe_quiet(ec2) if cfg.InstanceId else None
+        if instance is not None and instance["State"]["Name"] != "terminated":
             try:
                 ec2("TerminateInstances", InstanceIds=[cfg.InstanceId])
             except ApiError as exc:
@@ -770,13 +771,17 @@ class Driver(BaseDriver):
         return None
 
     def _instance_by_token(self, ec2: Any) -> str:
+        """The instance a RunInstances with our client token made (its answer was lost). Looked
+        up by the launch tag, matched on the token: exact, and works where EC2-compatible APIs
+        lack the client-token filter."""
         for reservation in ec2.pages(
             "DescribeInstances",
             "Reservations",
-            Filters=[{"Name": "client-token", "Values": [self.cfg.ClientToken]}],
+            Filters=[{"Name": f"tag:{TAG_NAME}", "Values": [self.cfg.MachineName]}],
         ):
             for instance in reservation.get("Instances", []):
-                return str(instance["InstanceId"])
+                if instance.get("ClientToken") == self.cfg.ClientToken:
+                    return str(instance["InstanceId"])
         return ""
 
     # --- orphans ------------------------------------------------------------------------------
