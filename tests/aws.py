@@ -3,6 +3,9 @@ that injects faults (an error for a chosen call, throttling, a hang) where a tes
 
 Nothing boots in moto and its default subnets hand out public-looking addresses, so tests give
 instances a subnet of 10.232.0.0/16 (routed to nowhere but our own test hosts: see `fence`).
+The proxy also strips every public address from EC2's answers and refuses (TestFenceViolation)
+any answer that names a private address outside that range: the CLI cannot learn an address
+that is not ours, whatever a test or moto gets wrong.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,14 +55,17 @@ class EC2:
     faults: list[Fault] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # every Action the proxy saw, in order
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # called with the Action after moto did it and before the caller hears back: a test host
+    # can "boot" an instance before RunInstances returns, as no real instance could be faster
+    after: list[Callable[[str], None]] = field(default_factory=list)
 
-    def client(self, service: str = "ec2") -> Any:
+    def client(self, service: str = "ec2", region: str = REGION) -> Any:
         import boto3
 
         return boto3.client(
             service,
             endpoint_url=self.moto_url,
-            region_name=REGION,
+            region_name=region,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
@@ -93,15 +99,15 @@ class EC2:
                     return fault
         return None
 
-    def subnet(self, cidr: str, zone: str = "a") -> tuple[str, str]:
+    def subnet(self, cidr: str, zone: str = "a", region: str = REGION) -> tuple[str, str]:
         """(vpc id, subnet id) of a subnet in the test VPC (made once)."""
-        ec2 = self.client()
+        ec2 = self.client(region=region)
         vpcs = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": [VPC_CIDR]}])["Vpcs"]
         vpc = vpcs[0]["VpcId"] if vpcs else ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
         subnets = ec2.describe_subnets(Filters=[{"Name": "cidr-block", "Values": [cidr]}])
         if subnets["Subnets"]:
             return vpc, subnets["Subnets"][0]["SubnetId"]
-        made = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=REGION + zone)
+        made = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=region + zone)
         return vpc, made["Subnet"]["SubnetId"]
 
     def ubuntu_ami(self) -> str:
@@ -142,6 +148,22 @@ def _error_body(code: str) -> bytes:
     ).encode()
 
 
+def _fenced(data: bytes) -> tuple[bytes, list[str]]:
+    """The answer without public addresses (moto makes up real-looking ones: the CLI must never
+    learn one), and the private addresses in it that are outside the test VPC."""
+    import ipaddress
+    import re
+
+    data = re.sub(rb"<(ipAddress|publicIp|publicIpAddress)>[^<]*</\1>", b"", data)
+    fence = ipaddress.ip_network(VPC_CIDR)
+    stray = [
+        ip.decode()
+        for ip in re.findall(rb"<privateIpAddress>([^<]+)</privateIpAddress>", data)
+        if ipaddress.ip_address(ip.decode()) not in fence
+    ]
+    return data, stray
+
+
 def _proxy(ec2: EC2) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -171,6 +193,14 @@ def _proxy(ec2: EC2) -> ThreadingHTTPServer:
             except urllib.error.HTTPError as exc:
                 status, data = exc.code, exc.read()
                 kind = exc.headers.get("Content-Type", "text/xml")
+            if status == 200 and b"<privateIpAddress>" in data:
+                data, stray = _fenced(data)
+                if stray:
+                    self._answer(400, _error_body("TestFenceViolation"), "text/xml")
+                    raise AssertionError(f"{action} answered addresses outside {VPC_CIDR}: {stray}")
+            if status == 200:
+                for hook in list(ec2.after):
+                    hook(action)
             if fault is not None and fault.hang:
                 time.sleep(fault.hang)  # the call happened; its answer is late
             self._answer(status, data, kind)
@@ -190,7 +220,11 @@ def _proxy(ec2: EC2) -> ThreadingHTTPServer:
 @contextmanager
 def running() -> Iterator[EC2]:
     _settings()
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()

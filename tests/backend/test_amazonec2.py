@@ -127,10 +127,14 @@ def test_no_ssh_rolls_back_the_instance_too(cli: CLI, fenced: None) -> None:
     nothing_left(cli.ec2)
 
 
-def test_a_spot_create_that_fails_cancels_its_request(cli: CLI, fenced: None) -> None:
-    result = cli(*create_args(cli.ec2, "s1", "--amazonec2-request-spot-instance"), check=False)
-    assert result.returncode == 1
-    assert "spot-request sir-" in result.stderr, result.stderr
+def test_a_spot_create_that_fails_leaves_nothing_behind(cli: CLI, fenced: None) -> None:
+    args = create_args(cli.ec2, "s1", "--amazonec2-request-spot-instance", "--keep-on-failure")
+    result = cli(*args, check=False)
+    assert result.returncode == 1 and "kept for inspection" in result.stderr, result.stderr
+    config = json.loads((cli.store / "machines/s1/config.json").read_text())["Driver"]
+    instance = cli.ec2.client().describe_instances(InstanceIds=[config["InstanceId"]])
+    assert instance["Reservations"][0]["Instances"][0]["InstanceLifecycle"] == "spot"
+    cli("rm", "-y", "s1")
     nothing_left(cli.ec2)
 
 
@@ -201,21 +205,12 @@ def _records(store: Path, ec2: aws.EC2, count: int, region: str = aws.REGION) ->
     from machine.host import HostOptions, HostRecord
     from machine.store import Store
 
-    client = ec2.client()
-    if region != aws.REGION:
-        import boto3
-
-        client = boto3.client(
-            "ec2",
-            endpoint_url=ec2.moto_url,
-            region_name=region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+    client = ec2.client(region=region)
     image = client.describe_images(Filters=[{"Name": "name", "Values": ["ubuntu/images/*"]}])[
         "Images"
     ][0]["ImageId"]
-    answer = client.run_instances(ImageId=image, MinCount=count, MaxCount=count)
+    _, subnet = ec2.subnet("10.232.128.0/20", region=region)  # fenced, like every test address
+    answer = client.run_instances(ImageId=image, MinCount=count, MaxCount=count, SubnetId=subnet)
     ids = [i["InstanceId"] for i in answer["Instances"]]
     s = Store(store)
     s.ensure_layout()

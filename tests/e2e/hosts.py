@@ -122,6 +122,7 @@ def _make_apt_repo(docker_root: Path) -> None:
 
 @dataclass
 class TestHost:
+    __test__ = False  # a test fixture, not a test class, whatever its name says
     name: str
     index: int  # 1..250: the third octet of its subnet
     variant: str = "docker"

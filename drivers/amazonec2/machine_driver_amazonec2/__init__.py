@@ -19,7 +19,6 @@ What this driver promises beyond docker-machine's:
 
 from __future__ import annotations
 
-import base64
 import shutil
 import time
 import uuid
@@ -199,6 +198,7 @@ class EC2Config(BaseConfig):
     ExistingKey: bool = False
     SecurityGroupIds: tuple[str, ...] = ()
     CreatedSecurityGroupIds: tuple[str, ...] = ()  # made by this create: removed when unused
+    StoreId: str = ""  # the store's identity, as tagged on what this machine made
     PrivateIPAddress: str = ""
     SpotInstanceRequestId: str = ""
     ClientToken: str = ""
@@ -377,6 +377,7 @@ class Driver(BaseDriver):
         ec2 = self._ec2()
         deadline = request.deadline or time.monotonic() + ADDRESS_WAIT
         public_key = self._ssh_key(request)
+        cfg.StoreId = request.store_id
         tags = self._tags(request.store_id)
 
         if cfg.KeyName:
@@ -514,79 +515,41 @@ class Driver(BaseDriver):
     def _launch(
         self, ec2: Any, user_data: bytes, tags: list[dict[str, str]], request: CreateRequest
     ) -> None:
+        """One RunInstances, spot or not: the client token makes it idempotent, and tags, IMDS
+        options and the network interface apply at launch (a spot market option rather than
+        docker-machine's RequestSpotInstances, which did none of that)."""
         cfg = self.cfg
-        spec = self._launch_spec(user_data)
+        params = self._launch_spec(user_data)
+        tag_specs = [
+            {"ResourceType": "instance", "Tags": tags},
+            {"ResourceType": "volume", "Tags": tags},
+        ]
         if cfg.RequestSpotInstance:
-            self._launch_spot(ec2, spec, user_data, tags, request)
-            return
+            spot: dict[str, Any] = {
+                "MaxPrice": cfg.SpotPrice,
+                "SpotInstanceType": "one-time",
+                "InstanceInterruptionBehavior": "terminate",
+            }
+            if cfg.BlockDurationMinutes:
+                spot["BlockDurationMinutes"] = cfg.BlockDurationMinutes
+            params["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": spot}
+            tag_specs.append({"ResourceType": "spot-instances-request", "Tags": tags})
         answer = ec2(
             "RunInstances",
-            **spec,
+            **params,
             MinCount=1,
             MaxCount=1,
             UserData=user_data.decode(),  # boto3 encodes it (base64) for RunInstances
             MetadataOptions={"HttpTokens": cfg.HttpTokens, "HttpEndpoint": cfg.HttpEndpoint},
-            TagSpecifications=[
-                {"ResourceType": "instance", "Tags": tags},
-                {"ResourceType": "volume", "Tags": tags},
-            ],
+            TagSpecifications=tag_specs,
             ClientToken=cfg.ClientToken,
         )
-        cfg.InstanceId = answer["Instances"][0]["InstanceId"]
+        instance = answer["Instances"][0]
+        cfg.InstanceId = instance["InstanceId"]
         request.record("instance", cfg.InstanceId)
-
-    def _launch_spot(
-        self,
-        ec2: Any,
-        spec: dict[str, Any],
-        user_data: bytes,
-        tags: list[dict[str, str]],
-        request: CreateRequest,
-    ) -> None:
-        cfg = self.cfg
-        spec = dict(spec, UserData=base64.b64encode(user_data).decode())  # not encoded for us
-        params: dict[str, Any] = {
-            "SpotPrice": cfg.SpotPrice,
-            "InstanceCount": 1,
-            "Type": "one-time",
-            "LaunchSpecification": spec,
-            "ClientToken": cfg.ClientToken,
-            "TagSpecifications": [{"ResourceType": "spot-instances-request", "Tags": tags}],
-        }
-        if cfg.BlockDurationMinutes:
-            params["BlockDurationMinutes"] = cfg.BlockDurationMinutes
-        answer = ec2("RequestSpotInstances", **params)
-        cfg.SpotInstanceRequestId = answer["SpotInstanceRequests"][0]["SpotInstanceRequestId"]
-        request.record("spot-request", cfg.SpotInstanceRequestId)
-        deadline = time.monotonic() + ADDRESS_WAIT
-        while not cfg.InstanceId:
-            described = ec2(
-                "DescribeSpotInstanceRequests",
-                SpotInstanceRequestIds=[cfg.SpotInstanceRequestId],
-                retry_codes=frozenset({"InvalidSpotInstanceRequestID.NotFound"}),
-            )["SpotInstanceRequests"][0]
-            cfg.InstanceId = described.get("InstanceId") or ""
-            if cfg.InstanceId:
-                break
-            state = described.get("State", "")
-            if state in ("cancelled", "failed", "closed") or time.monotonic() > deadline:
-                status = described.get("Status", {})
-                raise DriverError(
-                    f"the spot request {cfg.SpotInstanceRequestId} was not fulfilled: "
-                    f"{status.get('Code', state)}: {status.get('Message', '')}".rstrip(": "),
-                    hint="Raise --amazonec2-spot-price, or choose another instance type or zone.",
-                )
-            ec2.policy.sleep(3.0)
-        request.record("instance", cfg.InstanceId)
-        # a spot request tags itself, not its instance; IMDS options come afterwards too
-        ec2("CreateTags", Resources=[cfg.InstanceId], Tags=tags, retry_codes=GONE)
-        ec2(
-            "ModifyInstanceMetadataOptions",
-            InstanceId=cfg.InstanceId,
-            HttpTokens=cfg.HttpTokens,
-            HttpEndpoint=cfg.HttpEndpoint,
-            retry_codes=GONE,
-        )
+        if instance.get("SpotInstanceRequestId"):
+            cfg.SpotInstanceRequestId = instance["SpotInstanceRequestId"]
+            request.record("spot-request", cfg.SpotInstanceRequestId)
 
     def _wait_for_address(self, ec2: Any, deadline: float) -> None:
         cfg = self.cfg
@@ -704,7 +667,6 @@ class Driver(BaseDriver):
     def remove(self) -> None:
         """Terminate the instance, cancel its spot request, delete its key pair and the groups
         this create made once nothing uses them. Whatever is gone already is success."""
-        from machine_driver_amazonec2 import groups
         from machine_driver_amazonec2.api import ApiError
 
         cfg = self.cfg
@@ -733,15 +695,37 @@ class Driver(BaseDriver):
             except ApiError as exc:
                 if exc.code != "InvalidKeyPair.NotFound":
                     problems.append(exc.message)
-        if cfg.CreatedSecurityGroupIds and not problems:
-            kept = self._remove_groups(ec2, groups.delete_if_unused)
-            cfg.CreatedSecurityGroupIds = tuple(kept)
+        ours = self._groups_of_this_store(ec2) if not problems else []
+        if ours:
+            kept = self._remove_groups(ec2, ours)
+            cfg.CreatedSecurityGroupIds = tuple(g for g in cfg.CreatedSecurityGroupIds if g in kept)
         if problems:
             raise DriverError("; ".join(problems))
 
-    def _remove_groups(self, ec2: Any, delete_if_unused: Any) -> list[str]:
-        """Delete the groups this create made that no other instance uses. EC2 refuses while
-        our own instance is still shutting down, so wait for it (briefly) first."""
+    def _groups_of_this_store(self, ec2: Any) -> list[str]:
+        """The groups to remove once unused: those this create made, and the machine's groups
+        tagged as made by this store (shared ones: the last machine to go takes them along).
+        A group the user named and made is never ours."""
+        cfg = self.cfg
+        ours = list(cfg.CreatedSecurityGroupIds)
+        others = [g for g in cfg.SecurityGroupIds if g not in ours]
+        if others and cfg.StoreId:
+            for group in ec2.pages(
+                "DescribeSecurityGroups",
+                "SecurityGroups",
+                Filters=[
+                    {"Name": "group-id", "Values": others},
+                    {"Name": f"tag:{TAG_STORE}", "Values": [cfg.StoreId]},
+                ],
+            ):
+                ours.append(group["GroupId"])
+        return ours
+
+    def _remove_groups(self, ec2: Any, candidates: list[str]) -> list[str]:
+        """Delete the groups no other instance uses; the ones kept. EC2 refuses while our own
+        instance is still shutting down, so wait for it (briefly) first."""
+        from machine_driver_amazonec2 import groups
+
         cfg = self.cfg
         if cfg.InstanceId:
             deadline = time.monotonic() + 180
@@ -751,9 +735,9 @@ class Driver(BaseDriver):
                     break
                 ec2.policy.sleep(3.0)
         kept = []
-        for group_id in cfg.CreatedSecurityGroupIds:
-            if not delete_if_unused(ec2, group_id, cfg.VpcId):
-                kept.append(group_id)  # another machine's instance uses it: theirs now
+        for group_id in candidates:
+            if not groups.delete_if_unused(ec2, group_id, cfg.VpcId):
+                kept.append(group_id)  # another machine's instance uses it
         return kept
 
     def _describe_quiet(self, ec2: Any) -> dict[str, Any] | None:
