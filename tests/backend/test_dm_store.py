@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import aws
 from tests.storefixture import FIXTURE, make_dm_store
 
 pytestmark = pytest.mark.backend
@@ -17,8 +18,20 @@ pytestmark = pytest.mark.backend
 MACHINE = str(Path(sys.executable).parent / "machine")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def ec2() -> Iterator[aws.EC2]:
+    """dm-aws is an amazonec2 machine: its driver asks moto (a simulator), never AWS."""
+    with aws.running() as ec2:
+        _ec2.append(ec2)
+        yield ec2
+        _ec2.clear()
+
+
+_ec2: list[aws.EC2] = []
+
+
 def run(store: Path, *args: str, prog: str = MACHINE) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env = {k: v for k, v in _ec2[0].env().items() if not k.startswith("DOCKER_")}
     env.update(MACHINE_STORAGE_PATH=str(store), SHELL="/bin/bash")
     return subprocess.run([prog, *args], capture_output=True, text=True, env=env, timeout=60)
 
@@ -43,9 +56,11 @@ def test_ls_lists_every_machine(store: Path) -> None:
         "dm-vbox",
         "dm-vsphere",
     ]
-    for name in ("dm-aws", "dm-vbox", "dm-vsphere"):
+    for name in ("dm-vbox", "dm-vsphere"):
         assert rows[name].split()[1:4] == ["-", "not", "found"], rows[name]
         assert "Error" in rows[name]
+    # its instance is not in this (simulated) account
+    assert rows["dm-aws"].split()[1:5] == ["-", "amazonec2", "Not", "Found"], rows["dm-aws"]
     # kvm is installed: its VM is not there (or libvirtd is not running here)
     assert rows["dm-kvm"].split()[1:3] == ["-", "kvm"]
     assert rows["dm-kvm"].split()[3] in ("Error", "Not"), rows["dm-kvm"]
