@@ -338,3 +338,29 @@ def test_credentials_never_reach_the_store(cli: CLI, fenced: None) -> None:
             assert b"s3cr3t-value" not in path.read_bytes(), path
     cli("rm", "-y", "c1")  # with the credentials of the environment, as the README says
     nothing_left(cli.ec2)
+
+
+def test_credentials_come_from_boto3s_chain(cli: CLI, tmp_path: Path) -> None:
+    ids = _records(cli.store, cli.ec2, 1)
+    env = {**cli.ec2.env(), "MACHINE_STORAGE_PATH": str(cli.store)}
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(key)
+    name = f"{aws.REGION}-m000"
+
+    def status(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [MACHINE, "status", name],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    none = status()
+    assert none.returncode == 1 and "no AWS credentials found" in none.stderr
+    assert "~/.aws/credentials" in none.stderr
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[ci]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    profile = status(AWS_SHARED_CREDENTIALS_FILE=str(credentials), AWS_PROFILE="ci")
+    assert profile.stdout.strip() == "Running", profile.stderr
+    cli.ec2.client().terminate_instances(InstanceIds=ids)

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from machine.driver import DriverError, State
+from machine.driver import DriverError, PreCreateCheckFailed, State
 from machine_driver_amazonec2 import Driver, EC2Config, api
 
 
@@ -226,3 +226,39 @@ def test_tags_mark_the_store_and_the_machine() -> None:
         {"Key": "team", "Value": "ci"},
         {"Key": "cost", "Value": "42"},
     ]
+
+
+def test_the_default_ami_is_the_current_ubuntu_lts_for_the_architecture() -> None:
+    from machine_driver_amazonec2 import ami
+
+    clients = {
+        s: boto3.client(
+            s, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+        )
+        for s in ("ec2", "ssm")
+    }
+    ec2_stub, ssm_stub = Stubber(clients["ec2"]), Stubber(clients["ssm"])
+    ec2_stub.add_response(
+        "describe_instance_types",
+        {"InstanceTypes": [{"ProcessorInfo": {"SupportedArchitectures": ["arm64"]}}]},
+        {"InstanceTypes": ["t4g.small"]},
+    )
+    name = "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id"
+    ssm_stub.add_response(
+        "get_parameter", {"Parameter": {"Name": name, "Value": "ami-0abc"}}, {"Name": name}
+    )
+    # no ssm:GetParameter permission: the error names the parameter and the flag
+    ec2_stub.add_response(
+        "describe_instance_types",
+        {"InstanceTypes": [{"ProcessorInfo": {"SupportedArchitectures": ["i386", "x86_64"]}}]},
+    )
+    ssm_stub.add_client_error("get_parameter", service_error_code="AccessDeniedException")
+    policy = api.RetryPolicy(retries=0)
+    with ec2_stub, ssm_stub:
+        ec2, ssm = api.Api(clients["ec2"], policy), api.Api(clients["ssm"], policy)
+        assert ami.default_ami(ec2, ssm, "t4g.small") == "ami-0abc"
+        with pytest.raises(PreCreateCheckFailed) as caught:
+            ami.default_ami(ec2, ssm, "t3.micro")
+    assert "amd64/hvm/ebs-gp3/ami-id" in caught.value.message
+    assert "--amazonec2-ami" in caught.value.hint
+    assert caught.value.exit_code == 3
