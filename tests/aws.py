@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 VPC_CIDR = "10.232.0.0/16"
@@ -250,3 +251,38 @@ def fence() -> bool:
         return False
     subprocess.run(["ip", "route", "replace", "unreachable", VPC_CIDR], check=True)
     return True
+
+
+def machine_records(store: Path, ec2: EC2, count: int, region: str = REGION) -> list[str]:
+    """`count` machines as create leaves them, their instances launched in one call."""
+    from machine.host import HostOptions, HostRecord
+    from machine.store import Store
+
+    client = ec2.client(region=region)
+    image = client.describe_images(Filters=[{"Name": "name", "Values": ["ubuntu/images/*"]}])[
+        "Images"
+    ][0]["ImageId"]
+    _, subnet = ec2.subnet("10.232.128.0/20", region=region)  # fenced, like every test address
+    answer = client.run_instances(ImageId=image, MinCount=count, MaxCount=count, SubnetId=subnet)
+    ids = [i["InstanceId"] for i in answer["Instances"]]
+    s = Store(store)
+    s.ensure_layout()
+    for n, ident in enumerate(ids):
+        name = f"{region}-m{n:03d}"
+        s.create_dir(name)
+        s.save(
+            HostRecord(
+                Name=name,
+                DriverName="amazonec2",
+                Driver={
+                    "MachineName": name,
+                    "StorePath": str(store),
+                    "Region": region,
+                    "InstanceId": ident,
+                    "IPAddress": f"10.232.254.{n % 250 + 1}",
+                    "SSHUser": "ubuntu",
+                },
+                HostOptions=HostOptions(Driver="amazonec2"),
+            )
+        )
+    return ids

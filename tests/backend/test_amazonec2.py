@@ -200,44 +200,9 @@ def test_a_key_pair_named_like_the_machine_is_refused(cli: CLI) -> None:
 # --- fleets -----------------------------------------------------------------------------------
 
 
-def _records(store: Path, ec2: aws.EC2, count: int, region: str = aws.REGION) -> list[str]:
-    """`count` machines as create leaves them, their instances launched in one call."""
-    from machine.host import HostOptions, HostRecord
-    from machine.store import Store
-
-    client = ec2.client(region=region)
-    image = client.describe_images(Filters=[{"Name": "name", "Values": ["ubuntu/images/*"]}])[
-        "Images"
-    ][0]["ImageId"]
-    _, subnet = ec2.subnet("10.232.128.0/20", region=region)  # fenced, like every test address
-    answer = client.run_instances(ImageId=image, MinCount=count, MaxCount=count, SubnetId=subnet)
-    ids = [i["InstanceId"] for i in answer["Instances"]]
-    s = Store(store)
-    s.ensure_layout()
-    for n, ident in enumerate(ids):
-        name = f"{region}-m{n:03d}"
-        s.create_dir(name)
-        s.save(
-            HostRecord(
-                Name=name,
-                DriverName="amazonec2",
-                Driver={
-                    "MachineName": name,
-                    "StorePath": str(store),
-                    "Region": region,
-                    "InstanceId": ident,
-                    "IPAddress": f"10.232.254.{n % 250 + 1}",
-                    "SSHUser": "ubuntu",
-                },
-                HostOptions=HostOptions(Driver="amazonec2"),
-            )
-        )
-    return ids
-
-
 def test_ls_asks_once_per_region(cli: CLI) -> None:
-    ids = _records(cli.store, cli.ec2, 30)
-    _records(cli.store, cli.ec2, 5, region="eu-west-1")
+    ids = aws.machine_records(cli.store, cli.ec2, 30)
+    aws.machine_records(cli.store, cli.ec2, 5, region="eu-west-1")
     cli.ec2.client().stop_instances(InstanceIds=ids[:3])
     cli.ec2.reset()
     out = cli("ls", "--format", "{{.Name}} {{.State}}").stdout.splitlines()
@@ -250,7 +215,7 @@ def test_ls_asks_once_per_region(cli: CLI) -> None:
 
 
 def test_ls_under_throttling_shows_the_true_state(cli: CLI) -> None:
-    ids = _records(cli.store, cli.ec2, 3)
+    ids = aws.machine_records(cli.store, cli.ec2, 3)
     cli.ec2.reset()
     cli.ec2.fail("DescribeInstances", "RequestLimitExceeded", status=503, times=2)
     out = cli("ls", "--format", "{{.Name}} {{.State}}").stdout.split()
@@ -271,7 +236,9 @@ def test_orphans_are_found_and_removed(cli: CLI) -> None:
     from machine import certs
     from machine.store import Store
 
-    ids = _records(cli.store, cli.ec2, 1)  # a machine the store owns (untagged, as from dm)
+    ids = aws.machine_records(
+        cli.store, cli.ec2, 1
+    )  # a machine the store owns (untagged, as from dm)
     store_id = Store(cli.store).identity()
     tags = [{"Key": "machine:store", "Value": store_id}, {"Key": "machine:name", "Value": "gone"}]
     client = cli.ec2.client()
@@ -341,7 +308,7 @@ def test_credentials_never_reach_the_store(cli: CLI, fenced: None) -> None:
 
 
 def test_credentials_come_from_boto3s_chain(cli: CLI, tmp_path: Path) -> None:
-    ids = _records(cli.store, cli.ec2, 1)
+    ids = aws.machine_records(cli.store, cli.ec2, 1)
     env = {**cli.ec2.env(), "MACHINE_STORAGE_PATH": str(cli.store)}
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         env.pop(key)
