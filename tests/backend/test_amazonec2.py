@@ -331,3 +331,27 @@ def test_credentials_come_from_boto3s_chain(cli: CLI, tmp_path: Path) -> None:
     profile = status(AWS_SHARED_CREDENTIALS_FILE=str(credentials), AWS_PROFILE="ci")
     assert profile.stdout.strip() == "Running", profile.stderr
     cli.ec2.client().terminate_instances(InstanceIds=ids)
+
+
+def test_read_only_groups_are_used_as_they_are(cli: CLI, fenced: None) -> None:
+    vpc, _ = cli.ec2.subnet(SUBNET)
+    client = cli.ec2.client()
+    group = client.create_security_group(GroupName="locked", Description="d", VpcId=vpc)
+    args = create_args(
+        cli.ec2,
+        "ro1",
+        "--amazonec2-security-group",
+        "locked",
+        "--amazonec2-security-group-readonly",
+        "--keep-on-failure",
+    )
+    cli(*args, check=False)
+    config = json.loads((cli.store / "machines/ro1/config.json").read_text())["Driver"]
+    assert config["SecurityGroupIds"] == [group["GroupId"]]
+    assert "AuthorizeSecurityGroupIngress" not in cli.ec2.calls
+    assert "CreateSecurityGroup" not in cli.ec2.calls
+    cli("rm", "-y", "ro1")
+    # a group the user made is never ours to delete
+    assert client.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"]
+    client.delete_security_group(GroupId=group["GroupId"])
+    nothing_left(cli.ec2)

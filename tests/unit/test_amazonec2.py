@@ -17,10 +17,15 @@ from machine.driver import DriverError, PreCreateCheckFailed, State
 from machine_driver_amazonec2 import Driver, EC2Config, api
 
 
-def throttled(stub: Stubber, operation: str, times: int) -> None:
+def throttled(
+    stub: Stubber, operation: str, times: int, params: dict[str, Any] | None = None
+) -> None:
     for _ in range(times):
         stub.add_client_error(
-            operation, service_error_code="RequestLimitExceeded", http_status_code=503
+            operation,
+            service_error_code="RequestLimitExceeded",
+            http_status_code=503,
+            expected_params=params,
         )
 
 
@@ -262,3 +267,35 @@ def test_the_default_ami_is_the_current_ubuntu_lts_for_the_architecture() -> Non
     assert "amd64/hvm/ebs-gp3/ami-id" in caught.value.message
     assert "--amazonec2-ami" in caught.value.hint
     assert caught.value.exit_code == 3
+
+
+def test_a_retried_launch_carries_the_same_client_token(
+    ec2: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """RunInstances retried after throttling (or a lost answer) cannot start a second
+    instance: every attempt carries the one token, recorded before the first."""
+    from machine.driver import CreateRequest
+
+    stub, call, sleeps = ec2
+    driver = _driver(call, monkeypatch, AMI="ami-1", SubnetId="subnet-1", KeyName="m")
+    driver.cfg.ClientToken = "machine-token-1"
+    launch = {
+        **driver._launch_spec(b""),
+        "MinCount": 1,
+        "MaxCount": 1,
+        "UserData": "#cloud-config",
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": []},
+            {"ResourceType": "volume", "Tags": []},
+        ],
+        "ClientToken": "machine-token-1",
+    }
+    throttled(stub, "run_instances", 2, launch)  # each attempt is checked for the token
+    stub.add_response("run_instances", {"Instances": [{"InstanceId": "i-1"}]}, launch)
+    recorded: list[tuple[str, str]] = []
+    request = CreateRequest(
+        tmp_path, tmp_path / "k", "", 2376, record=lambda k, i: recorded.append((k, i))
+    )
+    driver._launch(call, b"#cloud-config", [], request)
+    assert len(sleeps) == 2 and recorded == [("instance", "i-1")]
