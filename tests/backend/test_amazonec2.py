@@ -355,3 +355,46 @@ def test_read_only_groups_are_used_as_they_are(cli: CLI, fenced: None) -> None:
     assert client.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"]
     client.delete_security_group(GroupId=group["GroupId"])
     nothing_left(cli.ec2)
+
+
+def test_launch_options_reach_ec2(cli: CLI, fenced: None, tmp_path: Path) -> None:
+    import base64
+
+    userdata = tmp_path / "user-data"
+    userdata.write_text("#!/bin/sh\necho from-the-user > /etc/motd\n")
+    args = create_args(
+        cli.ec2,
+        "opt1",
+        "--amazonec2-instance-type",
+        "t3.small",
+        "--amazonec2-root-size",
+        "30",
+        "--amazonec2-volume-type",
+        "gp3",
+        "--amazonec2-encrypt-ebs-volume",
+        "--amazonec2-monitoring",
+        "--amazonec2-use-ebs-optimized-instance",
+        "--amazonec2-http-tokens",
+        "optional",
+        "--amazonec2-userdata",
+        str(userdata),
+        "--keep-on-failure",
+    )
+    cli(*args, check=False)
+    config = json.loads((cli.store / "machines/opt1/config.json").read_text())["Driver"]
+    client = cli.ec2.client()
+    instance = client.describe_instances(InstanceIds=[config["InstanceId"]])["Reservations"][0][
+        "Instances"
+    ][0]
+    assert instance["InstanceType"] == "t3.small"
+    assert instance["Monitoring"]["State"] == "enabled"
+    assert instance["EbsOptimized"] is True
+    assert instance["MetadataOptions"]["HttpTokens"] == "optional"
+    volume_id = instance["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    volume = client.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+    assert (volume["Size"], volume["VolumeType"], volume["Encrypted"]) == (30, "gp3", True)
+    raw = client.describe_instance_attribute(InstanceId=config["InstanceId"], Attribute="userData")
+    data = base64.b64decode(raw["UserData"]["Value"])
+    assert b"from-the-user" in data and b"ssh_keys" in data  # merged with ours
+    cli("rm", "-y", "opt1")
+    nothing_left(cli.ec2)
