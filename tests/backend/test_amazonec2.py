@@ -398,3 +398,45 @@ def test_launch_options_reach_ec2(cli: CLI, fenced: None, tmp_path: Path) -> Non
     assert b"from-the-user" in data and b"ssh_keys" in data  # merged with ours
     cli("rm", "-y", "opt1")
     nothing_left(cli.ec2)
+
+
+def test_an_existing_key_pair_is_used_and_kept(cli: CLI, fenced: None, tmp_path: Path) -> None:
+    from machine import certs
+
+    private, public = certs.ssh_keypair()
+    key = tmp_path / "mine"
+    key.write_bytes(private)
+    key.chmod(0o600)
+    (tmp_path / "mine.pub").write_text(public + "\n")
+    client = cli.ec2.client()
+    client.import_key_pair(KeyName="mine", PublicKeyMaterial=public.encode())
+    args = create_args(
+        cli.ec2,
+        "kp1",
+        "--amazonec2-keypair-name",
+        "mine",
+        "--amazonec2-ssh-keypath",
+        str(key),
+        "--keep-on-failure",
+    )
+    cli(*args, check=False)
+    assert "ImportKeyPair" not in cli.ec2.calls
+    mdir = cli.store / "machines/kp1"
+    config = json.loads((mdir / "config.json").read_text())["Driver"]
+    assert (config["KeyName"], config["ExistingKey"]) == ("mine", True)
+    assert (mdir / "id_rsa").read_bytes() == private  # the user's key, copied as docker-machine did
+    assert (mdir / "id_rsa").stat().st_mode & 0o777 == 0o600
+    instance = client.describe_instances(InstanceIds=[config["InstanceId"]])
+    assert instance["Reservations"][0]["Instances"][0]["KeyName"] == "mine"
+    cli("rm", "-y", "kp1")
+    assert [k["KeyName"] for k in client.describe_key_pairs()["KeyPairs"]] == ["mine"]
+    client.delete_key_pair(KeyName="mine")
+    nothing_left(cli.ec2)
+
+    missing = cli(
+        *create_args(
+            cli.ec2, "kp2", "--amazonec2-keypair-name", "nope", "--amazonec2-ssh-keypath", str(key)
+        ),
+        check=False,
+    )
+    assert missing.returncode == 3 and "There is no keypair with the name nope" in missing.stderr
