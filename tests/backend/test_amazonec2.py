@@ -177,6 +177,12 @@ def test_bad_flags_are_refused_before_anything_is_made(cli: CLI) -> None:
         ("--amazonec2-keypair-name", "k"): "needs --amazonec2-ssh-keypath",
         ("--amazonec2-region", "mars-1"): "Invalid region specified: mars-1",
     }
+    no_ami = [
+        a for a in create_args(cli.ec2, "b2") if a not in ("--amazonec2-ami", cli.ec2.ubuntu_ami())
+    ]
+    no_ami[-1:-1] = ["--amazonec2-endpoint", cli.ec2.url]
+    result = cli(*no_ami, check=False)
+    assert result.returncode == 3 and "give the image with --amazonec2-ami" in result.stderr
     for flag, message in cases.items():
         result = cli(*create_args(cli.ec2, "b1", *flag), check=False)
         assert result.returncode == 3, (flag, result.stderr)

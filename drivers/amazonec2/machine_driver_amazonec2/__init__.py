@@ -299,6 +299,12 @@ class Driver(BaseDriver):
         ec2 = self._ec2()
         self._check_key_pair(ec2)
         self._resolve_network(ec2)
+        if not cfg.AMI and cfg.Endpoint:
+            # an EC2-compatible cloud has no Canonical SSM parameters (and AWS's SSM must not
+            # be asked with its credentials)
+            raise PreCreateCheckFailed(
+                "With --amazonec2-endpoint, give the image with --amazonec2-ami"
+            )
         if not cfg.AMI:
             cfg.AMI = ami.default_ami(ec2, self._ec2("ssm"), cfg.InstanceType)
         images = ec2("DescribeImages", ImageIds=[cfg.AMI], retry_codes=frozenset()).get("Images")
