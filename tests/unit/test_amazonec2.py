@@ -280,7 +280,7 @@ def test_a_retried_launch_carries_the_same_client_token(
     driver = _driver(call, monkeypatch, AMI="ami-1", SubnetId="subnet-1", KeyName="m")
     driver.cfg.ClientToken = "machine-token-1"
     launch = {
-        **driver._launch_spec(b""),
+        **driver._launch_spec(),
         "MinCount": 1,
         "MaxCount": 1,
         "UserData": "#cloud-config",

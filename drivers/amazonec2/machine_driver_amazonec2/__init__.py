@@ -485,7 +485,7 @@ class Driver(BaseDriver):
             )
         return data
 
-    def _launch_spec(self, user_data: bytes) -> dict[str, Any]:
+    def _launch_spec(self) -> dict[str, Any]:
         cfg = self.cfg
         ebs: dict[str, Any] = {
             "VolumeSize": cfg.RootSize,
@@ -525,7 +525,7 @@ class Driver(BaseDriver):
         options and the network interface apply at launch (a spot market option rather than
         docker-machine's RequestSpotInstances, which did none of that)."""
         cfg = self.cfg
-        params = self._launch_spec(user_data)
+        params = self._launch_spec()
         tag_specs = [
             {"ResourceType": "instance", "Tags": tags},
             {"ResourceType": "volume", "Tags": tags},
