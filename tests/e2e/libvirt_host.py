@@ -44,6 +44,8 @@ def stop_daemons() -> None:
             os.kill(int(Path(pidfile).read_text().strip()), signal.SIGTERM)
     for name in ("libvirtd", "virtlogd"):
         run(["pkill", "-x", name], check=False)
+    # the test network's dnsmasq outlives a killed libvirtd (and its network namespace)
+    run(["pkill", "-f", f"dnsmasq --conf-file=/var/lib/libvirt/dnsmasq/{NETWORK}.conf"], False)
     deadline = time.monotonic() + 15
     while (
         time.monotonic() < deadline
