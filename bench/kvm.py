@@ -80,6 +80,11 @@ def main(runs: int) -> None:
 if __name__ == "__main__":
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     if os.environ.get("MACHINE_BENCH_INSIDE") != "1":
+        # build (or find) machine-os out here: the namespace has no route to the apt mirror
+        cache = Cache(IMAGE_CACHE)
+        built = cache.manifest(osimage.NAME)
+        if built is None or built.get("recipe") != osimage.recipe_digest():
+            osimage.build(cache)
         libvirt_host.start()
         try:
             code = subprocess.call(
