@@ -446,3 +446,27 @@ def test_an_existing_key_pair_is_used_and_kept(cli: CLI, fenced: None, tmp_path:
         check=False,
     )
     assert missing.returncode == 3 and "There is no keypair with the name nope" in missing.stderr
+
+
+def test_orphans_are_not_removed_while_a_machine_cannot_be_read(cli: CLI) -> None:
+    from machine import certs
+    from machine.store import Store
+
+    store_id = Store(cli.store).identity()
+    client = cli.ec2.client()
+    client.import_key_pair(
+        KeyName="maybe-owned",
+        PublicKeyMaterial=certs.ssh_keypair()[1].encode(),
+        TagSpecifications=[
+            {"ResourceType": "key-pair", "Tags": [{"Key": "machine:store", "Value": store_id}]}
+        ],
+    )
+    broken = cli.store / "machines/broken"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{ not json")
+    result = cli("orphans", "--remove", "-y", check=False)
+    assert result.returncode == 1
+    assert "could not be read" in result.stderr and "broken" in result.stderr
+    assert "Not removing anything" in result.stderr
+    assert [k["KeyName"] for k in client.describe_key_pairs()["KeyPairs"]] == ["maybe-owned"]
+    client.delete_key_pair(KeyName="maybe-owned")
