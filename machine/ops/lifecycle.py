@@ -182,7 +182,7 @@ def remove(ctx: Context, name: str, force: bool = False) -> None:
             raise HostNotFound(name, store.prog)
         try:
             _record, driver = load(ctx, name)
-            _adopt_unsaved(store.machine_dir(name), driver)
+            adopt_unsaved(store.machine_dir(name), driver)
             driver.remove()
         except MachineError:
             if not force:
@@ -193,7 +193,7 @@ def remove(ctx: Context, name: str, force: bool = False) -> None:
         store.remove(name)
 
 
-def _adopt_unsaved(machine_dir: Path, driver: Driver) -> None:
+def adopt_unsaved(machine_dir: Path, driver: Driver) -> None:
     """A create killed outright (SIGKILL, power loss) saved no config after its driver made
     things; its journal lists them, and the driver takes them in before removing."""
     from machine.journal import READY, Journal

@@ -13,7 +13,7 @@ from machine import paths
 from machine.driver import Driver, Orphan
 from machine.errors import MachineError
 from machine.ops.context import Context, load
-from machine.ops.lifecycle import _adopt_unsaved
+from machine.ops.lifecycle import adopt_unsaved
 
 
 @dataclass
@@ -35,14 +35,12 @@ def find(ctx: Context, only: list[str] | None = None) -> Found:
         except MachineError:
             unreadable.append(name)
             continue
-        _adopt_unsaved(store.machine_dir(name), driver)
+        adopt_unsaved(store.machine_dir(name), driver)
         owned.setdefault(record.DriverName, []).append(driver)
     found: list[tuple[str, Orphan]] = []
     for driver_name, cls in sorted(ctx.registry.load_all(warn=False).items()):
-        if only and driver_name not in only:
-            continue
-        if cls.orphans.__func__ is Driver.orphans.__func__:  # type: ignore[attr-defined]
-            continue  # this driver does not tag what it makes
+        if cls.name != driver_name or (only and driver_name not in only):
+            continue  # an alias, or not asked for (drivers that tag nothing answer [])
         found += [(driver_name, o) for o in cls.orphans(owned.get(driver_name, []), store_id)]
     return Found(found, unreadable)
 

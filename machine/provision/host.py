@@ -76,10 +76,6 @@ class RootShell:
                     f"mkdir -p {quote(posixpath.dirname(path))} && install -m {mode:04o} "
                     f"-o root -g root {quote(staged)} {quote(path)}"
                 )
-            what = "installing " + ", ".join(files)
-            result = self.remote.run(self.wrap(" && ".join(installs)))
-            if not result.ok:
-                tail = (result.stderr.strip() or result.stdout.strip())[-800:]
-                raise ProvisionError(f"{what} failed (exit {result.code}): {tail}")
+            self.check(" && ".join(installs), "installing " + ", ".join(files))
         finally:
             self.remote.run(f"rm -rf {quote(tmp)}")

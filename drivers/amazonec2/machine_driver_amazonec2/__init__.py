@@ -307,7 +307,7 @@ class Driver(BaseDriver):
             )
         if not cfg.AMI:
             cfg.AMI = ami.default_ami(ec2, self._ec2("ssm"), cfg.InstanceType)
-        images = ec2("DescribeImages", ImageIds=[cfg.AMI], retry_codes=frozenset()).get("Images")
+        images = ec2("DescribeImages", ImageIds=[cfg.AMI]).get("Images")
         if not images:
             raise PreCreateCheckFailed(f"AMI {cfg.AMI} does not exist in {cfg.Region}")
 
@@ -422,7 +422,7 @@ class Driver(BaseDriver):
             )
 
         ensure_groups()
-        user_data = self._user_data(request)
+        user_data = self._user_data(request, public_key)
         # Recorded before the call: if this process dies while RunInstances is in flight, rm
         # still finds the instance by its token.
         cfg.ClientToken = f"machine-{uuid.uuid4().hex}"
@@ -460,7 +460,7 @@ class Driver(BaseDriver):
         tags += [{"Key": k, "Value": v} for k, v in _tag_pairs(self.cfg.Tags)]
         return tags
 
-    def _user_data(self, request: CreateRequest) -> bytes:
+    def _user_data(self, request: CreateRequest, login_key: str) -> bytes:
         from machine import seed
 
         cfg = self.cfg
@@ -469,9 +469,7 @@ class Driver(BaseDriver):
             seed.Seed(
                 hostname=cfg.MachineName,
                 user=cfg.SSHUser,
-                authorized_key=request.ssh_public_key
-                if not cfg.SSHPrivateKeyPath
-                else _public_of(cfg.SSHPrivateKeyPath),
+                authorized_key=login_key,
                 host_key_private=request.host_key_private,
                 host_key_public=request.host_key_public,
                 instance_id="",
@@ -580,12 +578,21 @@ class Driver(BaseDriver):
                 )
             ec2.policy.sleep(2.0)
 
-    def _describe(self, ec2: Any) -> dict[str, Any] | None:
-        answer = ec2(
-            "DescribeInstances",
-            InstanceIds=[self.cfg.InstanceId],
-            retry_codes=frozenset({"InvalidInstanceID.NotFound"}),
-        )
+    def _describe(self, ec2: Any, just_made: bool = True) -> dict[str, Any] | None:
+        """The instance. Just made, an unknown id is waited out (EC2 is eventually consistent);
+        otherwise an unknown id means it is gone (None)."""
+        from machine_driver_amazonec2.api import ApiError
+
+        try:
+            answer = ec2(
+                "DescribeInstances",
+                InstanceIds=[self.cfg.InstanceId],
+                retry_codes=frozenset({"InvalidInstanceID.NotFound"}) if just_made else frozenset(),
+            )
+        except ApiError as exc:
+            if just_made or exc.code not in GONE:
+                raise
+            return None
         for reservation in answer.get("Reservations", []):
             for instance in reservation.get("Instances", []):
                 return dict(instance)
@@ -688,7 +695,7 @@ class Driver(BaseDriver):
             except ApiError as exc:
                 if exc.code != "InvalidSpotInstanceRequestID.NotFound":
                     problems.append(exc.message)
-        instance = self._describe_quiet(ec2) if cfg.InstanceId else None
+        instance = self._describe(ec2, just_made=False) if cfg.InstanceId else None
         if instance is not None and instance["State"]["Name"] != "terminated":
             try:
                 ec2("TerminateInstances", InstanceIds=[cfg.InstanceId])
@@ -736,7 +743,7 @@ class Driver(BaseDriver):
         if cfg.InstanceId:
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
-                instance = self._describe_quiet(ec2)
+                instance = self._describe(ec2, just_made=False)
                 if instance is None or instance["State"]["Name"] == "terminated":
                     break
                 ec2.policy.sleep(3.0)
@@ -745,20 +752,6 @@ class Driver(BaseDriver):
             if not groups.delete_if_unused(ec2, group_id, cfg.VpcId):
                 kept.append(group_id)  # another machine's instance uses it
         return kept
-
-    def _describe_quiet(self, ec2: Any) -> dict[str, Any] | None:
-        from machine_driver_amazonec2.api import ApiError
-
-        try:
-            answer = ec2("DescribeInstances", InstanceIds=[self.cfg.InstanceId])
-        except ApiError as exc:
-            if exc.code in GONE:
-                return None
-            raise
-        for reservation in answer.get("Reservations", []):
-            for instance in reservation.get("Instances", []):
-                return dict(instance)
-        return None
 
     def _instance_by_token(self, ec2: Any) -> str:
         """The instance a RunInstances with our client token made (its answer was lost). Looked
@@ -816,8 +809,3 @@ def _check_cidr(cidr: str) -> None:
         ) from None
     if ":" in cidr:
         raise PreCreateCheckFailed("--amazonec2-allowed-cidr takes IPv4 networks only")
-
-
-def _public_of(private_key_path: str) -> str:
-    path = Path(private_key_path).expanduser()
-    return path.with_name(path.name + ".pub").read_text().strip()

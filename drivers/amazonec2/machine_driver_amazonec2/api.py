@@ -40,8 +40,6 @@ CREDENTIALS_HINT = (
     "They are never written into the store."
 )
 
-calls = 0  # API calls made by this process (bench/ reads it)
-
 
 @dataclass
 class RetryPolicy:
@@ -82,7 +80,6 @@ class Api:
     ) -> Any:
         """Call `operation`; `retry_codes` are errors worth waiting out for this call (EC2 is
         eventually consistent: an id just made can be unknown for a moment)."""
-        global calls
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
@@ -94,27 +91,23 @@ class Api:
 
         retry = 0
         while True:
-            calls += 1
+            last = retry >= self.policy.retries
             try:
                 return getattr(self.client, _snake(operation))(**params)
             except ClientError as exc:
                 code = error_code(exc)
                 worth_waiting = code in THROTTLING or code in TRANSIENT or code in retry_codes
-                if worth_waiting and retry < self.policy.retries:
-                    self.policy.sleep(self.policy.delay(retry))
-                    retry += 1
-                    continue
-                raise ApiError(operation, code, error_message(exc)) from None
+                if last or not worth_waiting:
+                    raise ApiError(operation, code, error_message(exc)) from None
             except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError) as exc:
-                if retry < self.policy.retries:
-                    self.policy.sleep(self.policy.delay(retry))
-                    retry += 1
-                    continue
-                raise DriverError(f"EC2 {operation}: {exc}") from None
+                if last:
+                    raise DriverError(f"EC2 {operation}: {exc}") from None
             except NoCredentialsError:
                 raise DriverError("no AWS credentials found", hint=CREDENTIALS_HINT) from None
             except BotoCoreError as exc:
                 raise DriverError(f"EC2 {operation}: {exc}") from None
+            self.policy.sleep(self.policy.delay(retry))
+            retry += 1
 
     def pages(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Every item under `key` across pages; each page is a call of its own (retried)."""
