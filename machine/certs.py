@@ -149,8 +149,12 @@ def make_server(ca: KeyPair, org: str, hosts: list[str], now: dt.datetime | None
     return _issue(ca, org, ExtendedKeyUsageOID.SERVER_AUTH, True, san_entries(hosts), now)
 
 
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def is_expired(cert_pem: bytes, now: dt.datetime | None = None) -> bool:
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or utcnow()
     return now > load_cert(cert_pem).not_valid_after_utc
 
 
@@ -197,7 +201,7 @@ def check_server_cert(
     """Tell apart the ways a server cert can be wrong for this machine, most fundamental first."""
     try:
         ca, cert, key = load_cert(ca_pem), load_cert(cert_pem), load_key(key_pem)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # TypeError: a key with a passphrase
         return Finding(Problem.UNREADABLE, str(exc))
     now = now or dt.datetime.now(dt.UTC)
     if not signed_by(cert, ca):

@@ -10,12 +10,16 @@ import getpass
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from machine import certs, paths
-from machine.errors import CertificateProblem
-from machine.files import PRIVATE_FILE, PUBLIC_FILE, ensure_dir, write_atomic
+from machine.errors import CertificateProblem, StoreDamaged
+from machine.files import PRIVATE_FILE, PUBLIC_FILE, ensure_dir, os_reason, write_atomic
 from machine.host import AuthOptions
 from machine.locks import LockTimeout, exclusive
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 CERTS_LOCK_TIMEOUT = 60.0
 
@@ -69,10 +73,13 @@ def bootstrap(files: ClientFiles, lock_dir: Path, regenerate: bool = False) -> N
         return  # the common path takes no lock
     for parent in {
         f.parent for f in (files.ca_cert, files.ca_key, files.client_cert, files.client_key)
-    }:
-        # made 0700 when we make it; a folder the user named keeps the modes it has
-        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    ensure_dir(lock_dir)
+    } | {lock_dir}:
+        try:  # made 0700 when we make it; a folder the user named keeps the modes it has
+            ensure_dir(parent)
+        except OSError as exc:
+            raise StoreDamaged(
+                str(parent), f"cannot hold the certificates: {os_reason(exc)}"
+            ) from None
     try:
         with exclusive(lock_dir / paths.CERTS_LOCK, CERTS_LOCK_TIMEOUT):
             if not regenerate and _complete_and_current(files):
@@ -98,6 +105,9 @@ def _existing_ca(files: ClientFiles) -> certs.KeyPair | None:
         pair = certs.KeyPair(files.ca_cert.read_bytes(), files.ca_key.read_bytes())
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise _unreadable(files.ca_cert, os_reason(exc)) from None
+    _parsed(files.ca_cert, pair.cert_pem)
     return None if certs.is_expired(pair.cert_pem) else pair
 
 
@@ -107,11 +117,34 @@ def _complete_and_current(files: ClientFiles) -> bool:
         client_pem = files.client_cert.read_bytes()
     except FileNotFoundError:
         return False
+    except OSError as exc:
+        raise _unreadable(
+            Path(exc.filename) if exc.filename else files.ca_cert, os_reason(exc)
+        ) from None
     if not (files.ca_key.exists() and files.client_key.exists()):
         return False
-    if certs.is_expired(ca_pem) or certs.is_expired(client_pem):
+    ca, client = _parsed(files.ca_cert, ca_pem), _parsed(files.client_cert, client_pem)
+    now = certs.utcnow()
+    if now > ca.not_valid_after_utc or now > client.not_valid_after_utc:
         return False
-    return certs.signed_by(certs.load_cert(client_pem), certs.load_cert(ca_pem))
+    return certs.signed_by(client, ca)
+
+
+def _parsed(path: Path, pem: bytes) -> x509.Certificate:
+    try:
+        return certs.load_cert(pem)
+    except ValueError as exc:
+        raise _unreadable(path, f"not a PEM certificate ({exc})") from None
+
+
+def _unreadable(path: Path, why: str) -> CertificateProblem:
+    # Never replaced silently: every machine's engine trusts the CA that is there.
+    return CertificateProblem(
+        f"The certificate file {path} cannot be used: {why}",
+        hint="Restore it from a backup of the store. To start over with a new CA and client "
+        "certificate, run `regenerate-certs --client-certs -f` on every machine (their "
+        "engines then trust the new CA only).",
+    )
 
 
 def load_ca(files: ClientFiles) -> certs.KeyPair:

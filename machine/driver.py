@@ -159,13 +159,39 @@ class Driver(abc.ABC):
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Driver:
+        """The driver of a stored `Driver` object; each known field is type-checked and the
+        SSH user, host and port validated (machine.shape.ShapeError names the bad field)."""
+        from machine.shape import ShapeError, conform
+
         names = {f.name: f for f in dataclasses.fields(cls.Config)}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key in names:
-                kwargs[key] = _coerce(names[key], value)
+                f = names[key]
+                if value is None and f.default is not dataclasses.MISSING:
+                    value = f.default  # Go writes nil slices as null
+                kwargs[key] = conform(value, str(f.type), f"Driver.{key}")
         unknown = {k: v for k, v in data.items() if k not in names}
-        return cls(cls.Config(**kwargs), unknown)
+        config = cls.Config(**kwargs)
+        problem = cls.ssh_problem(config)
+        if problem:
+            raise ShapeError(problem)
+        return cls(config, unknown)
+
+    @classmethod
+    def ssh_problem(cls, config: BaseConfig) -> str:
+        """Why the SSH user, host or port of `config` cannot be used ("" when they can). They
+        become arguments of ssh and lines of ssh_config: nothing else may get through."""
+        from machine.addresses import host_problem, port_problem, ssh_user_problem
+
+        if config.SSHUser and (why := ssh_user_problem(config.SSHUser)):
+            return f"Driver.SSHUser: {why}"
+        if why := port_problem(config.SSHPort, allow_unset=True):
+            return f"Driver.SSHPort: {why}"
+        reached = cls.features.provisions_engine and config.IPAddress
+        if reached and (why := host_problem(config.IPAddress)):
+            return f"Driver.IPAddress: {why}"
+        return ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -229,14 +255,6 @@ class Driver(abc.ABC):
     @classmethod
     def remove_orphan(cls, orphan: Orphan) -> None:
         raise NotSupported(f"{cls.name} driver does not track orphaned resources")
-
-
-def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(value)
-    if value is None and f.default is not dataclasses.MISSING and f.default is not None:
-        return f.default  # Go writes nil slices as null
-    return value
 
 
 def create_flags(config_class: type[BaseConfig]) -> list[tuple[dataclasses.Field[Any], FlagSpec]]:

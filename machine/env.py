@@ -49,8 +49,22 @@ def _style_key(shell: str) -> str:
     return shell if shell in _SET else "default"
 
 
+# Characters no supported shell treats specially inside the quotes each uses: a value made of
+# these prints exactly as docker-machine printed it.
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@,+%-[] ")
+
+
+class UnsafeValue(ValueError):
+    """A value no quoting makes arrive literally in the chosen shell (a line break)."""
+
+
 def _escape(shell: str, value: str) -> str:
-    """Escape only what would break the quoting (identical output for ordinary values)."""
+    """The value inside the shell's quotes, escaped so that it arrives literally.
+
+    Ordinary values are left as they are (docker-machine's output, byte for byte).
+    """
+    if "\n" in value or "\r" in value or "\0" in value:
+        raise UnsafeValue("a line break would end the line and start a command")
     key = _style_key(shell)
     if key in ("default", "nu"):
         for ch in ("\\", '"', "$", "`"):
@@ -62,14 +76,32 @@ def _escape(shell: str, value: str) -> str:
             value = value.replace("$", "\\$")
     elif key == "powershell":
         value = value.replace("`", "``").replace('"', '`"').replace("$", "`$")
-    elif key == "tcsh":
-        value = value.replace('"', '"\\""')
+    elif key == "cmd":
+        for ch in "^&|<>()":
+            value = value.replace(ch, "^" + ch)
+        value = value.replace("%", "%%")
     return value
+
+
+def _tcsh_value(value: str) -> str:
+    """tcsh runs backquotes and expands `$` and `!` inside double quotes: a value holding any
+    such character goes in single quotes instead, with `'` and `!` escaped."""
+    if all(c in _PLAIN for c in value):
+        return f'"{value}"'
+    return "'" + value.replace("'", "'\\''").replace("!", "\\!") + "'"
+
+
+def _dotenv_value(value: str) -> str:
+    if all(c in _PLAIN for c in value) and " " not in value:
+        return value
+    if "'" in value:
+        raise UnsafeValue("a dotenv value cannot hold both blanks or quotes and a single quote")
+    return f"'{value}'"
 
 
 def usage_hint(shell: str, argv: list[str]) -> str:
     """The two comment lines telling the user how to eval the output, built from their argv."""
-    args = list(argv)
+    args = _hint_words(argv)
     if args and (" " in args[0] or "\\" in args[0]):
         args[0] = f'"{args[0]}"'
     line = " ".join(args)
@@ -96,18 +128,44 @@ def usage_hint(shell: str, argv: list[str]) -> str:
     return f"{comment} Run this command to configure your shell: \n{comment} {cmd}\n"
 
 
+def _hint_words(argv: list[str]) -> list[str]:
+    """The command line for the hint, as typed; but a hint is a comment line that the user's
+    `eval` reads too (tcsh even runs its backquotes), so a word with characters a shell acts
+    on is left out, and the hint stays a comment."""
+    words: list[str] = []
+    for word in argv[1:]:
+        if word and all(c in _PLAIN for c in word) and " " not in word:
+            words.append(word)
+        elif words and words[-1].startswith("-"):
+            words.pop()  # the option whose value this was
+    prog = argv[0] if argv else "machine"
+    if not all(c in _PLAIN or c == "\\" for c in prog):
+        prog = os.path.basename(prog) if all(c in _PLAIN for c in os.path.basename(prog)) else ""
+    return [prog or "machine", *words]
+
+
 def render(shell: str, variables: list[tuple[str, str]], argv: list[str]) -> str:
-    """Set `variables` in `shell`'s syntax, followed by the usage hint."""
+    """Set `variables` in `shell`'s syntax, followed by the usage hint. Raises UnsafeValue
+    (naming the variable) for a value that cannot arrive literally."""
     if shell == "json":
         return json.dumps(dict(variables), indent=4) + "\n"
     style = _SET[_style_key(shell)]
-    lines = "".join(
-        f"{style.prefix}{name}{style.delimiter}{_escape(shell, value)}{style.suffix}"
-        for name, value in variables
-    )
+    lines = []
+    for name, value in variables:
+        try:
+            if shell == "tcsh":
+                line = f"{style.prefix}{name} {_tcsh_value(_escape(shell, value))};\n"
+            elif shell == "dotenv":
+                line = f"{name}={_dotenv_value(_escape(shell, value))}\n"
+            else:
+                line = f"{style.prefix}{name}{style.delimiter}{_escape(shell, value)}{style.suffix}"
+        except UnsafeValue as exc:
+            raise UnsafeValue(f"the value of {name} ({value!r}) cannot be set: {exc}") from None
+        lines.append(line)
+    text = "".join(lines)
     if shell == "dotenv":
-        return lines
-    return lines + usage_hint(shell, argv)
+        return text
+    return text + usage_hint(shell, argv)
 
 
 def render_unset(shell: str, names: list[str], argv: list[str]) -> str:

@@ -63,10 +63,13 @@ class HostBusy(MachineError):
 
 
 class InvalidHostname(MachineError):
-    def __init__(self, name: str) -> None:
+    """A name that is not a machine name; refused before any path is built from it."""
+
+    def __init__(self, name: str, creating: bool = False, why: str = "") -> None:
+        prefix = "Error creating machine: " if creating else ""
         super().__init__(
-            "Error creating machine: Invalid hostname specified. "
-            "Allowed hostname chars are: 0-9a-zA-Z . -"
+            f"{prefix}Invalid hostname specified. Allowed hostname chars are: 0-9a-zA-Z . -"
+            + (f" ({why})" if why else ""),
         )
         self.name = name
 
@@ -85,6 +88,16 @@ class CorruptRecord(MachineError):
             f"The machine record {path} cannot be read: {why}",
             hint="Restore it from config.json.bak if there is one, or remove the machine "
             "with `rm -f`.",
+        )
+
+
+class StoreDamaged(MachineError):
+    """A file or folder of the store itself (not of one machine) is not what it must be."""
+
+    def __init__(self, path: str, why: str, hint: str = "") -> None:
+        super().__init__(
+            f"The store cannot be used: {path} {why}",
+            hint=hint or "Move it out of the way (or restore it from a backup) and try again.",
         )
 
 

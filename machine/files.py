@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
 PRIVATE_DIR = 0o700
@@ -12,10 +13,16 @@ PUBLIC_FILE = 0o644
 
 
 def ensure_dir(path: Path, mode: int = PRIVATE_DIR) -> None:
-    path.mkdir(mode=mode, parents=True, exist_ok=True)
+    """Make `path` a folder with `mode` if it is not one yet. A folder that exists keeps the
+    modes its owner gave it (a shared 1777 store stays so)."""
+    try:
+        path.mkdir(mode=mode, parents=True)
+    except FileExistsError:
+        if not path.is_dir():
+            raise NotADirectoryError(f"{path} exists and is not a folder") from None
+        return
     # mkdir's mode is filtered by the umask; folders holding keys must be 0700 whatever it is.
-    if (path.stat().st_mode & 0o777) != mode:
-        path.chmod(mode)
+    path.chmod(mode)
 
 
 def write_atomic(path: Path, data: bytes | str, mode: int = PRIVATE_FILE) -> None:
@@ -46,3 +53,45 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class UnreadableFile(OSError):
+    """A store file that is not a regular file, or is larger than any such file can be."""
+
+
+def read_small(path: Path, limit: int) -> bytes:
+    """The content of `path`, a regular file of at most `limit` bytes.
+
+    A store copied from elsewhere can put a FIFO (a read would block forever), a folder or a
+    huge file where a record should be: each is refused with UnreadableFile instead.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise UnreadableFile(f"{path} is a folder, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableFile(f"{path} is not a regular file")
+        if st.st_size > limit:
+            raise UnreadableFile(f"{path} is larger than {limit} bytes")
+        chunks = []
+        remaining = limit + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise UnreadableFile(f"{path} is larger than {limit} bytes")
+        return data
+    finally:
+        os.close(fd)
+
+
+def os_reason(exc: OSError) -> str:
+    """What went wrong, in words, without the path (the caller names the file)."""
+    if isinstance(exc, UnreadableFile):
+        return str(exc)
+    return exc.strerror or str(exc) or type(exc).__name__

@@ -142,9 +142,14 @@ def record_to_text(record: HostRecord) -> str:
     return json.dumps(record_to_json(record), indent=4, ensure_ascii=False)
 
 
-def _load(cls: type, data: Any) -> Any:
+def _load(cls: type, data: Any, where: str) -> Any:
+    """`cls` from a JSON object; each known field type-checked (ShapeError names it)."""
+    from machine.shape import ShapeError, conform
+
+    if data is None:
+        data = {}  # rancher writes null options when a custom install script is used
     if not isinstance(data, dict):
-        data = {}
+        raise ShapeError(f"{where} must be an object")
     known = _fields(cls)
     kwargs: dict[str, Any] = {}
     for name in known:
@@ -152,12 +157,9 @@ def _load(cls: type, data: Any) -> Any:
             continue
         value = data[name]
         if name in _NESTED:
-            value = _load(_NESTED_TYPES[name], value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        elif value is None and _is_tuple_field(cls, name):
-            # Go writes nil slices as null; keep null where docker-machine does (Dns, Env).
-            value = None if _allows_none(cls, name) else ()
+            value = _load(_NESTED_TYPES[name], value, f"{where}.{name}")
+        else:
+            value = conform(value, _field_type(cls, name), f"{where}.{name}")
         kwargs[name] = value
     extra = {k: v for k, v in data.items() if k not in known}
     return cls(**kwargs, extra=extra)
@@ -165,14 +167,6 @@ def _load(cls: type, data: Any) -> Any:
 
 def _field_type(cls: type, name: str) -> str:
     return str(next(f.type for f in dataclasses.fields(cls) if f.name == name))
-
-
-def _is_tuple_field(cls: type, name: str) -> bool:
-    return "tuple" in _field_type(cls, name)
-
-
-def _allows_none(cls: type, name: str) -> bool:
-    return "None" in _field_type(cls, name)
 
 
 _NESTED_TYPES: dict[str, type] = {
@@ -183,13 +177,18 @@ _NESTED_TYPES: dict[str, type] = {
 
 
 def record_from_json(data: JSON) -> HostRecord:
+    """The record from its JSON; raises machine.shape.ShapeError for a value of a wrong type."""
+    from machine.shape import ShapeError, conform
+
     known = {"ConfigVersion", "Driver", "DriverName", "HostOptions", "Name"}
     driver = data.get("Driver")
+    if driver is not None and not isinstance(driver, dict):
+        raise ShapeError("Driver must be an object")
     return HostRecord(
-        Name=str(data.get("Name", "")),
-        DriverName=str(data.get("DriverName", "")),
-        Driver=dict(driver) if isinstance(driver, dict) else {},
-        HostOptions=_load(HostOptions, data.get("HostOptions")),
-        ConfigVersion=int(data.get("ConfigVersion", CONFIG_VERSION)),
+        Name=conform(data.get("Name", ""), "str", "Name"),
+        DriverName=conform(data.get("DriverName", ""), "str", "DriverName"),
+        Driver=dict(driver) if driver else {},
+        HostOptions=_load(HostOptions, data.get("HostOptions"), "HostOptions"),
+        ConfigVersion=conform(data.get("ConfigVersion", CONFIG_VERSION), "int", "ConfigVersion"),
         extra={k: v for k, v in data.items() if k not in known},
     )

@@ -6,14 +6,34 @@ flock locks vanish with the process that held them, so a crashed command never w
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from machine.files import PRIVATE_FILE
+
+# Locks this thread holds (path -> depth): an operation that already holds a machine's lock
+# (start, provision) can read the record, which may take the lock again to migrate it.
+_local = threading.local()
+
+
+def _held() -> dict[str, int]:
+    held: dict[str, int] | None = getattr(_local, "held", None)
+    if held is None:
+        held = _local.held = {}
+    return held
+
+
+def _forget_after_fork() -> None:
+    _local.held = {}  # a forked child holds none of its parent's locks
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 class LockTimeout(Exception):
@@ -24,14 +44,35 @@ class LockTimeout(Exception):
 
 
 @contextmanager
-def exclusive(path: Path, timeout: float) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (created if missing) for the `with` block."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+def exclusive(
+    path: Path, timeout: float, remove_after: Callable[[], bool] | None = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the `with` block.
+
+    When `remove_after()` says so at the end (the machine is gone: rm, a failed create), the
+    lock file is deleted before it is released: nothing is left behind. Whoever waited on the
+    deleted file sees that it is no longer the one at `path` and locks the new one instead.
+    """
+    key, held = str(path), _held()
+    if held.get(key):
+        held[key] += 1
+        try:
+            yield
+        finally:
+            held[key] -= 1
+        return
+    fd = _acquire(path, timeout)
+    held[key] = 1
     try:
-        _acquire(fd, path, timeout)
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        del held[key]
+        try:
+            if remove_after is not None and remove_after():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
 
 def is_held(path: Path) -> bool:
@@ -49,16 +90,34 @@ def is_held(path: Path) -> bool:
     return False
 
 
-def _acquire(fd: int, path: Path, timeout: float) -> None:
+def _acquire(path: Path, timeout: float) -> int:
+    """A descriptor of `path` holding its lock; the file still at `path` when it was got."""
     start = time.monotonic()
     delay = 0.005
     while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
         except BlockingIOError:
+            os.close(fd)
             waited = time.monotonic() - start
             if waited >= timeout:
                 raise LockTimeout(path, waited) from None
             time.sleep(min(delay, max(timeout - waited, 0.001)))
             delay = min(delay * 2, 0.25)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        if _still_there(fd, path):
+            return fd
+        os.close(fd)  # the holder removed it on its way out: lock the new one
+
+
+def _still_there(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)

@@ -17,7 +17,8 @@ import sys
 from dataclasses import dataclass, field
 
 from machine.driver import Driver
-from machine.errors import DriverLoadError, DriverNotFound
+from machine.errors import CorruptRecord, DriverLoadError, DriverNotFound
+from machine.host import HostRecord
 
 GROUP = "machine.drivers"
 
@@ -114,6 +115,16 @@ class Registry:
             raise DriverLoadError(f'Driver "{name}" is broken: {why}')
         self._loaded[name] = cls
         return cls
+
+    def driver(self, record: HostRecord, where: str) -> Driver:
+        """The live driver of a stored machine (`where`: its config.json, for errors)."""
+        from machine.shape import ShapeError
+
+        cls = self.get(record.DriverName)
+        try:
+            return cls.from_json(record.Driver)
+        except ShapeError as exc:
+            raise CorruptRecord(where, str(exc)) from None
 
     def load_all(self, warn: bool = True) -> dict[str, type[Driver]]:
         """Every driver that imports; broken ones are warned about on stderr and skipped."""

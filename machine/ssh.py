@@ -23,7 +23,7 @@ from typing import Any
 
 import paramiko
 
-from machine.errors import HostKeyMismatch, SSHAuthFailed, SSHUnavailable
+from machine.errors import HostKeyMismatch, MachineError, SSHAuthFailed, SSHUnavailable
 from machine.files import PRIVATE_FILE, write_atomic
 
 log = logging.getLogger("machine.ssh")
@@ -292,8 +292,60 @@ def session(target: Target, deadline: float, retry_auth: bool = False) -> Iterat
 # --- interactive `machine ssh` ---------------------------------------------------------------
 
 
-def openssh_argv(target: Target, command: list[str], tty: bool) -> list[str]:
-    """argv for the system's OpenSSH, checking the pinned host key strictly."""
+# OpenSSH's options (ssh(1), 9.x): those that stand alone, and those that take a value.
+_SSH_FLAGS = frozenset("46AaCfGgKkMNnqsTtVvXxYy")
+_SSH_VALUED = frozenset("BbcDEeFIiJLlmOopQRSWw")
+
+
+def split_ssh_words(words: list[str]) -> tuple[list[str], list[str]]:
+    """(ssh options, remote command) of the words after `machine ssh NAME`.
+
+    As with docker-machine, options before the command go to ssh itself (`-L 8080:h:80`,
+    `-N`, `-A`, `-C`), and `--` ends them: `machine ssh web -- sudo docker version`.
+    """
+    options: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            return options, words[i + 1 :]
+        if not word.startswith("-") or word == "-":
+            break
+        options.append(word)
+        for j, letter in enumerate(word[1:], start=1):
+            if letter in _SSH_VALUED:
+                if j == len(word) - 1 and i + 1 < len(words):
+                    i += 1
+                    options.append(words[i])  # the value is the next word
+                break
+        i += 1
+    return options, words[i:]
+
+
+def config_value(text: str, path: bool = False) -> str:
+    """`text` as one value of an OpenSSH config line (or `-o` option): double-quoted, with
+    backslashes and quotes escaped; for file names also `%` (a token there). Refused: a
+    newline (it would end the line) and `${` (OpenSSH expands it from the environment)."""
+    if any(c in text for c in "\n\r\0"):
+        raise MachineError(f"{text!r} cannot be passed to OpenSSH: it holds a line break")
+    if path and "${" in text:
+        raise MachineError(
+            f"{text!r} cannot be passed to OpenSSH: it holds '${{'",
+            hint="Use a path without it (for the store: --storage-path).",
+        )
+    if path:
+        text = text.replace("%", "%%")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def openssh_argv(target: Target, words: list[str], stdin_tty: bool) -> list[str]:
+    """argv for the system's OpenSSH, checking the pinned host key strictly.
+
+    User, port and host are separate, validated arguments, and the host comes after `--`:
+    nothing from a record can become an option of ssh.
+    """
+    check_target(target)
+    options, command = split_ssh_words(words)
     argv = [
         "ssh",
         "-F",
@@ -315,27 +367,59 @@ def openssh_argv(target: Target, command: list[str], tty: bool) -> list[str]:
         "-o",
         "StrictHostKeyChecking=yes",
         "-o",
-        f"UserKnownHostsFile={target.known_hosts}",
+        f"UserKnownHostsFile={config_value(str(target.known_hosts), path=True)}",
         "-o",
         f"HostKeyAlias={target.alias}",
     ]
     if target.key_path:
-        argv += ["-o", "IdentitiesOnly=yes", "-i", target.key_path]
-    if tty:
+        # -o, not -i: ssh looks for -i's file before it expands `%`, so no escape works there
+        argv += [
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"IdentityFile={config_value(target.key_path, path=True)}",
+        ]
+    if not command and stdin_tty:
         argv.append("-t")
-    argv += ["-p", str(target.port), f"{target.user}@{target.host}"]
-    if command:
-        # OpenSSH joins remaining words with spaces for the remote shell, as a login would.
-        argv.append("--")
-        argv += command
-    return argv
+    argv += ["-l", target.user, "-p", str(target.port), *options, "--", target.host]
+    # OpenSSH joins the command's words with spaces for the remote shell, as a login would.
+    return argv + command
 
 
-def run_interactive_paramiko(target: Target, command: list[str], deadline: float) -> int:
-    """Fallback without OpenSSH: run `command` (or a shell) and relay stdio; returns exit code."""
+def check_target(target: Target) -> None:
+    """Refuse a user, host or port that is not one (whatever record they came from)."""
+    from machine.addresses import host_problem, port_problem, ssh_user_problem
+
+    why = (
+        ssh_user_problem(target.user)
+        or host_problem(target.host)
+        or port_problem(target.port)
+        or ("" if _is_alias(target.alias) else f"{target.alias!r} is not a machine name")
+    )
+    if why:
+        raise MachineError(
+            f'Cannot reach "{target.alias}" over SSH: {why}',
+            hint="The machine's record holds it; fix or remove the machine (`rm -f`).",
+        )
+
+
+def _is_alias(name: str) -> bool:
+    return bool(name) and all((c.isalnum() and c.isascii()) or c in ".-" for c in name)
+
+
+def run_interactive_paramiko(target: Target, words: list[str], deadline: float) -> int:
+    """Fallback without OpenSSH: run the command of `words` (or a shell) and relay stdio;
+    returns its exit code. ssh options among `words` have no meaning here and are refused."""
     import select
     import sys
 
+    check_target(target)
+    options, command = split_ssh_words(words)
+    if options:
+        raise MachineError(
+            f"ssh options ({' '.join(options)}) need OpenSSH, not the native client",
+            hint="Install openssh-client and leave out --native-ssh.",
+        )
     conn = connect(target, deadline)
     try:
         transport = conn._client.get_transport()

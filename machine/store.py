@@ -21,20 +21,36 @@ from machine.errors import (
     HostBusy,
     HostNotFound,
     InvalidHostname,
+    StoreDamaged,
 )
-from machine.files import PRIVATE_FILE, ensure_dir, write_atomic
+from machine.files import PRIVATE_FILE, ensure_dir, os_reason, read_small, write_atomic
 from machine.host import CONFIG_VERSION, HostRecord, record_from_json, record_to_text
 from machine.locks import LockTimeout, exclusive, is_held
 
-# docker-machine's rule (libmachine/host/host.go).
-_VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-\.]*$")
+# docker-machine's rule (libmachine/host/host.go), matched in full: `re.match` with `$` would
+# let a trailing newline through.
+_VALID_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-\.]*")
+# Every name becomes file names (`machines/NAME/`, `machines/.NAME.lock`): NAME_MAX is 255.
+MAX_NAME = 200
+# A new machine's name becomes its host name (HOST_NAME_MAX on Linux).
+MAX_HOSTNAME = 64
 
 DEFAULT_LOCK_TIMEOUT = 30.0
+# docker-machine's configs are a few KiB; anything this large was not written by a machine tool.
+MAX_RECORD_BYTES = 1 << 20
 
 
-def validate_name(name: str) -> None:
-    if not _VALID_NAME.match(name):
-        raise InvalidHostname(name)
+def is_valid_name(name: str) -> bool:
+    return len(name) <= MAX_NAME and _VALID_NAME.fullmatch(name) is not None
+
+
+def validate_name(name: str, creating: bool = False) -> None:
+    """Refuse anything but a machine name: no path built from it can leave `machines/NAME/`."""
+    if not is_valid_name(name):
+        why = f"longer than {MAX_NAME} characters" if len(name) > MAX_NAME else ""
+        raise InvalidHostname(name, creating, why)
+    if creating and len(name) > MAX_HOSTNAME:
+        raise InvalidHostname(name, creating, f"a host name has at most {MAX_HOSTNAME} characters")
 
 
 def natural_key(name: str) -> list[Any]:
@@ -58,24 +74,31 @@ class Store:
         return self.root / paths.MACHINES_DIR
 
     def machine_dir(self, name: str) -> Path:
+        validate_name(name)  # the one place names become paths
         return self.machines_dir / name
 
     def config_path(self, name: str) -> Path:
         return self.machine_dir(name) / paths.CONFIG
 
     def lock_path(self, name: str) -> Path:
+        validate_name(name)
         return self.machines_dir / paths.machine_lock_name(name)
 
     def ensure_layout(self) -> None:
-        ensure_dir(self.root)
-        ensure_dir(self.machines_dir)
+        for folder in (self.root, self.machines_dir):
+            try:
+                ensure_dir(folder)
+            except OSError as exc:
+                raise StoreDamaged(
+                    str(folder), f"cannot be made a folder: {os_reason(exc)}"
+                ) from None
 
     def identity(self) -> str:
         """This store's id, made on first use: cloud resources are tagged with it, so what a
         store made (and left behind) can be told from another store's in the same account."""
         path = self.root / paths.STORE_ID
         try:
-            return path.read_text().strip()
+            return _read_store_id(path)
         except FileNotFoundError:
             pass
         import os
@@ -85,10 +108,10 @@ class Store:
         try:  # O_EXCL: of two first uses at once, one writes and both read the same id
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            return _read_until_written(path)
+            return _read_store_id(path)
         with os.fdopen(fd, "w") as f:
             f.write(uuid.uuid4().hex + "\n")
-        return path.read_text().strip()
+        return _read_store_id(path)
 
     # --- reads (lock-free) ----------------------------------------------------------------
 
@@ -100,35 +123,63 @@ class Store:
             entries = list(self.machines_dir.iterdir())
         except FileNotFoundError:
             return []
-        names = [p.name for p in entries if not p.name.startswith(".") and p.is_dir()]
+        except OSError as exc:
+            why = f"cannot be listed: {os_reason(exc)}"
+            raise StoreDamaged(str(self.machines_dir), why) from None
+        # Folders that are not machine names (made by hand, a foreign tool) are not machines.
+        names = [p.name for p in entries if is_valid_name(p.name) and p.is_dir()]
         return sorted(names, key=natural_key)
 
     def load(self, name: str) -> HostRecord:
         path = self.config_path(name)
         try:
-            text = path.read_text()
-        except FileNotFoundError:
+            raw = read_small(path, MAX_RECORD_BYTES)
+        except (FileNotFoundError, NotADirectoryError):
             raise HostNotFound(name, self.prog) from None
-        except NotADirectoryError:
-            raise HostNotFound(name, self.prog) from None
+        except OSError as exc:
+            raise CorruptRecord(str(path), os_reason(exc)) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CorruptRecord(str(path), "it is not UTF-8 text") from None
         data = decode_record(text, str(path))
         if data.get("ConfigVersion", 0) < CONFIG_VERSION:
             data = self._migrate(name, text, data)
-        return record_from_json(data)
+        from machine.shape import ShapeError
+
+        try:
+            record = record_from_json(data)
+        except ShapeError as exc:
+            raise CorruptRecord(str(path), str(exc)) from None
+        if record.Name != name:
+            raise CorruptRecord(
+                str(path), f"it names machine {record.Name!r}, but lies in the folder of {name!r}"
+            )
+        return record
 
     def _migrate(self, name: str, original: str, data: dict[str, Any]) -> dict[str, Any]:
         """Bring an old docker-machine config to version 3, keeping the original as .bak."""
         from machine.host import record_to_text
         from machine.migrate import migrate
+        from machine.shape import ShapeError
 
-        migrated, _ = migrate(data, str(self.machine_dir(name)))
+        where = str(self.config_path(name))
+        try:
+            migrated, _ = migrate(data, str(self.machine_dir(name)))
+            text = record_to_text(record_from_json(migrated))
+        except ShapeError as exc:
+            raise CorruptRecord(where, str(exc)) from None
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise CorruptRecord(where, f"its old format cannot be migrated ({exc})") from None
         backup = self.machine_dir(name) / paths.CONFIG_BACKUP
         try:
-            if not backup.exists():
-                write_atomic(backup, original, PRIVATE_FILE)
-            write_atomic(self.config_path(name), record_to_text(record_from_json(migrated)))
-        except OSError:
-            pass  # a read-only store still loads; it is migrated again next time
+            # under the machine's lock: a command changing the machine must not be overwritten
+            with self.locked(name, timeout=0.5):
+                if not backup.exists():
+                    write_atomic(backup, original, PRIVATE_FILE)
+                write_atomic(self.config_path(name), text)
+        except (OSError, HostBusy):
+            pass  # a read-only or busy store still loads; it is migrated again next time
         return migrated
 
     def is_locked(self, name: str) -> bool:
@@ -138,10 +189,12 @@ class Store:
 
     @contextmanager
     def locked(self, name: str, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
-        """Hold `name`'s lock; raises HostBusy when another process keeps it past `timeout`."""
+        """Hold `name`'s lock; raises HostBusy when another process keeps it past `timeout`.
+        The lock file goes when the machine does (rm, a create that failed)."""
         self.ensure_layout()
+        folder = self.machine_dir(name)
         try:
-            with exclusive(self.lock_path(name), timeout):
+            with exclusive(self.lock_path(name), timeout, lambda: not folder.exists()):
                 yield
         except LockTimeout as exc:
             raise HostBusy(name, exc.waited) from None
@@ -164,15 +217,28 @@ class Store:
             shutil.rmtree(self.machine_dir(name))  # second try raises with the real reason
 
 
-def _read_until_written(path: Path) -> str:
+def _read_store_id(path: Path) -> str:
+    """The id in `path`; waits briefly for a first writer to finish its one line."""
     import time
 
-    for _ in range(100):
-        text = path.read_text().strip()
+    for _ in range(50):
+        try:
+            text = read_small(path, 4096).decode("ascii", errors="replace").strip()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise StoreDamaged(str(path), f"cannot be read: {os_reason(exc)}") from None
         if text:
-            return text
-        time.sleep(0.01)  # the other process has created it and is writing the line
-    raise OSError(f"{path} stays empty: remove it and try again")
+            if re.fullmatch(r"[0-9a-f]{32}", text):
+                return text
+            break
+        time.sleep(0.01)  # another process has just created it and is writing the line
+    raise StoreDamaged(
+        str(path),
+        "does not hold a store id (32 hexadecimal digits)",
+        hint="Restore it from a backup of this store if you have one (cloud resources this "
+        "store made are tagged with it); else remove it and a new id is made.",
+    )
 
 
 def decode_record(text: str, where: str) -> dict[str, Any]:
@@ -181,10 +247,14 @@ def decode_record(text: str, where: str) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CorruptRecord(where, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise CorruptRecord(where, "its JSON is nested too deeply") from None
+    except ValueError as exc:  # e.g. a number with more digits than Python converts
+        raise CorruptRecord(where, f"not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise CorruptRecord(where, "not a JSON object")
     version = data.get("ConfigVersion", 0)
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise CorruptRecord(where, "ConfigVersion is not a number")
     if version > CONFIG_VERSION:
         raise ConfigFromTheFuture(where, version)

@@ -8,18 +8,13 @@ address, port, user, key and pinned known_hosts, so copies between two machines 
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from machine.errors import UsageError
-from machine.ssh import Target
-
-_REMOTE = re.compile(
-    r"^(?:(?P<user>[^@:/]+)@)?(?P<machine>[A-Za-z0-9][A-Za-z0-9.\-]*):(?P<path>.*)$"
-)
+from machine.ssh import Target, check_target, config_value
 
 
 @dataclass(frozen=True)
@@ -30,11 +25,19 @@ class Location:
 
 
 def parse_location(text: str) -> Location:
-    m = _REMOTE.match(text)
-    if not m or m.group("machine") == "localhost":
-        path = text.split(":", 1)[1] if m else text
-        return Location(path=path)
-    return Location(path=m.group("path"), machine=m.group("machine"), user=m.group("user") or "")
+    """`[user@]machine:path` names a machine; `localhost:path`, text without a colon, and (as
+    for scp) a slash before the first colon are local. Before the colon, only a machine name."""
+    from machine.addresses import ssh_user_problem
+    from machine.store import validate_name
+
+    head, colon, path = text.partition(":")
+    if not colon or head == "localhost" or "/" in head:
+        return Location(path=path if head == "localhost" else text)
+    user, at, machine = head.rpartition("@")
+    if at and (why := ssh_user_problem(user)):
+        raise UsageError(f"Error: {why}")
+    validate_name(machine)
+    return Location(path=path, machine=machine, user=user)
 
 
 def host_alias(machine: str) -> str:
@@ -42,16 +45,18 @@ def host_alias(machine: str) -> str:
 
 
 def ssh_config(targets: dict[str, Target]) -> str:
-    """An OpenSSH client config with one `Host machine-NAME` block per machine."""
+    """An OpenSSH client config with one `Host machine-NAME` block per machine. Every value is
+    validated or quoted (config_value): a record cannot add a line such as ProxyCommand."""
     blocks = []
     for name, t in sorted(targets.items()):
+        check_target(t)
         lines = [
             f"Host {host_alias(name)}",
             f"  HostName {t.host}",
             f"  Port {t.port}",
             f"  User {t.user}",
             f"  HostKeyAlias {t.alias}",
-            f'  UserKnownHostsFile "{t.known_hosts}"',
+            f"  UserKnownHostsFile {config_value(str(t.known_hosts), path=True)}",
             "  StrictHostKeyChecking yes",
             "  PasswordAuthentication no",
             "  LogLevel quiet",
@@ -59,7 +64,10 @@ def ssh_config(targets: dict[str, Target]) -> str:
             "  ControlPath none",
         ]
         if t.key_path:
-            lines += [f'  IdentityFile "{t.key_path}"', "  IdentitiesOnly yes"]
+            lines += [
+                f"  IdentityFile {config_value(t.key_path, path=True)}",
+                "  IdentitiesOnly yes",
+            ]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 
@@ -91,7 +99,7 @@ def scp_argv(config: str, src: Location, dst: Location, recursive: bool, quiet: 
         argv.append("-r")
     if quiet:
         argv.append("-q")
-    return [*argv, remote_arg(src), remote_arg(dst)]
+    return [*argv, "--", remote_arg(src), remote_arg(dst)]
 
 
 def rsync_argv(
@@ -101,16 +109,18 @@ def rsync_argv(
         raise UsageError(
             "--delta (rsync) cannot copy between two machines; copy through a local folder instead"
         )
+    if any(c in config for c in "'\"\\ \n"):  # rsync splits -e's value on blanks and quotes
+        raise UsageError(f"--delta cannot use a temporary folder like {config!r} (set TMPDIR)")
     argv = ["rsync", "-e", f"ssh -F {config}"]
     if not quiet:
         argv.append("--progress")
     if recursive:
         argv.append("-r")
-    return [*argv, remote_arg(src), remote_arg(dst)]
+    return [*argv, "--", remote_arg(src), remote_arg(dst)]
 
 
 def sshfs_argv(config: str, src: Location, mountpoint: str) -> list[str]:
-    return ["sshfs", "-F", config, remote_arg(src), mountpoint]
+    return ["sshfs", "-F", config, "--", remote_arg(src), mountpoint]
 
 
 def unmount_argv(mountpoint: str) -> list[str]:

@@ -19,7 +19,7 @@ def _unit_tests_stay_local(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
     markers = {m.name for m in request.node.iter_markers()}
-    if markers & {"backend", "e2e"}:
+    if markers & {"backend", "e2e", "cli"}:
         yield
         return
 

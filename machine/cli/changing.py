@@ -11,6 +11,7 @@ import typer
 
 from machine import errors
 from machine.cli.common import (
+    checked,
     context_of,
     contexts_of,
     for_each,
@@ -27,9 +28,16 @@ def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) ->
     from machine.host import EngineOptions
     from machine.registry import default_registry
 
-    name = params.get("name")
-    if not name:
+    words = list(params.get("name") or ())
+    if not words:
+        # docker-machine shows create's help (with the driver's flags), then the error
+        print(ctx.get_help())
         raise errors.UsageError("Error: No machine name specified")
+    if len(words) > 1:
+        raise errors.UsageError(
+            f"Invalid command line. Found extra arguments [{' '.join(words[1:])}]"
+        )
+    name = words[0]
     if _uses_classic_swarm(params):
         raise errors.UsageError(
             "Error: classic Swarm (--swarm, --swarm-master, --swarm-discovery, ...) is not "
@@ -134,7 +142,8 @@ def rm_cmd(
     from machine import ops
 
     if not names:
-        raise errors.UsageError("Error: No machine name(s) specified")
+        raise errors.UsageError("Error: Expected to get one or more machine names as arguments")
+    checked(names)
     print(f"About to remove {', '.join(names)}")
     print("WARNING: This action will delete both local reference and remote instance.")
     if not (yes or force):

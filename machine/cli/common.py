@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from machine import errors
-from machine.store import Store
+from machine.store import Store, validate_name
 
 DEFAULT_NAME = "default"
 
@@ -35,12 +35,19 @@ def contexts_of(ctx: click.Context, names: list[str]) -> Any:
     return {n: context_of(ctx, prefix=f"({n}) " if len(names) > 1 else "") for n in names}
 
 
+def checked(names: list[str]) -> list[str]:
+    """`names`, each a valid machine name (else the command stops before touching anything)."""
+    for name in names:
+        validate_name(name)
+    return names
+
+
 def one_name(ctx: click.Context, names: list[str]) -> str:
     """docker-machine's rule: no name means the machine called "default", if it exists."""
     if len(names) > 1:
         raise errors.UsageError("Error: Expected one machine name as an argument")
     if names:
-        return names[0]
+        return checked(names)[0]
     if store_of(ctx).exists(DEFAULT_NAME):
         return DEFAULT_NAME
     raise errors.UsageError('Error: No machine name(s) specified and no "default" machine exists')
@@ -48,7 +55,7 @@ def one_name(ctx: click.Context, names: list[str]) -> str:
 
 def names_or_default(ctx: click.Context, names: list[str]) -> list[str]:
     if names:
-        return names
+        return checked(names)
     return [one_name(ctx, [])]
 
 

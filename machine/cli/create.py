@@ -45,7 +45,8 @@ def _shared_options() -> list[click.Parameter]:
         return click.Option([name], multiple=True, envvar=envvar, help=help_text)
 
     return [
-        click.Argument(["name"], required=False),
+        # every word, so that extra ones get docker-machine's message rather than click's
+        click.Argument(["name"], nargs=-1, metavar="NAME"),
         click.Option(
             ["-d", "--driver"],
             envvar="MACHINE_DRIVER",

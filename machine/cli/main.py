@@ -23,6 +23,37 @@ from machine import errors
 VERSION = "0.1.0"
 
 
+def build_id() -> str:
+    """The commit this copy was built from: a checkout's HEAD, read without running git."""
+    git = Path(__file__).resolve().parents[2] / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if head.startswith("ref: "):
+            ref = head[5:]
+            path = git / ref
+            if path.is_file():
+                head = path.read_text().strip()
+            else:  # packed refs
+                for line in (git / "packed-refs").read_text().splitlines():
+                    if line.endswith(" " + ref):
+                        head = line.split()[0]
+        if len(head) >= 7 and all(c in "0123456789abcdef" for c in head):
+            return head[:7]
+    except OSError:
+        pass
+    return "release"
+
+
+def version_line(prog: str) -> str:
+    return f"{prog} version {VERSION}, build {build_id()}"
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        print(version_line(ctx.find_root().info_name or "machine"))
+        ctx.exit(0)
+
+
 @dataclass
 class Globals:
     storage_path: Path
@@ -124,6 +155,17 @@ def _globals(
         str | None,
         typer.Option(envvar="MACHINE_BUGSNAG_API_TOKEN", hidden=True, help="Accepted; never used"),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-v",
+            is_eager=True,
+            expose_value=True,
+            callback=_print_version,
+            help="Print the version",
+        ),
+    ] = False,
 ) -> None:
     from machine.paths import resolve_store_root
 
@@ -215,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
             return 128 + signal.SIGTERM
         print("Aborted.", file=sys.stderr)
         return 1
+    except click.exceptions.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else exc.format_message())  # docker-machine: exit 0
+        return 0
     except click.ClickException as exc:
         # docker-machine exits 1 on usage errors (click would exit 2)
         ctx: Any = getattr(exc, "ctx", None)
@@ -230,7 +275,23 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except RecursionError as exc:
+        _report("Error: the input is nested too deeply to process", "", debug, exc)
+        return 1
+    except Exception as exc:  # the last resort: a bug of ours, said in one line
+        _report(
+            f"Error: unexpected {type(exc).__name__}: {_one_line(str(exc))}",
+            f"This is a bug in {prog}; run with -D for details.",
+            debug,
+            exc,
+        )
+        return 1
     return 0
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 300 else line[:297] + "..."
 
 
 def _report(message: str, hint: str, debug: bool, exc: BaseException) -> None:

@@ -77,7 +77,13 @@ def env_cmd(
     ]
     if no_proxy:
         variables.append(envmod.no_proxy(environ, ip))
-    sys.stdout.write(envmod.render(shell, variables, argv))
+    try:
+        text = envmod.render(shell, variables, argv)
+    except envmod.UnsafeValue as exc:
+        raise errors.MachineError(
+            f"Error: {exc}", hint=f"Nothing was printed, so nothing can run in your {shell}."
+        ) from None
+    sys.stdout.write(text)
 
 
 def _url_for_env(ctx: click.Context, store: Store, name: str, prefix: str) -> tuple[str, str, bool]:
@@ -87,7 +93,7 @@ def _url_for_env(ctx: click.Context, store: Store, name: str, prefix: str) -> tu
     from machine.registry import default_registry
 
     record = store.load(name)
-    driver = default_registry().get(record.DriverName).from_json(record.Driver)
+    driver = default_registry().driver(record, str(store.config_path(name)))
     url = driver.url()
     if not url:
         raise errors.HostNotRunning(name)
@@ -265,13 +271,21 @@ def active_cmd(
 
 def version_cmd(ctx: typer.Context, name: Annotated[str | None, typer.Argument()] = None) -> None:
     """Show the version information (of this tool, or of a machine's engine)."""
-    from machine.cli.main import VERSION
+    from machine.cli.main import version_line
 
-    if not name:
-        print(f"{globals_of(ctx).prog} version {VERSION}")
+    if name is None:
+        print(version_line(globals_of(ctx).prog))
         return
     from machine import dockerapi, ops
 
+    name = one_name(ctx, [name])
     c = context_of(ctx, quiet=True)
     _record, driver = ops.load(c, name)
-    print(dockerapi.version(driver.url(), ops.tls_files(c.store, name)))
+    url = driver.url()
+    try:
+        print(dockerapi.version(url, ops.tls_files(c.store, name)))
+    except (OSError, ValueError) as exc:
+        raise errors.MachineError(
+            f'Error getting the Docker version of "{name}" at {url or "(no URL)"}: {exc}',
+            hint=f"Check that the machine is running (`{globals_of(ctx).prog} status {name}`).",
+        ) from None

@@ -28,11 +28,11 @@ def ssh_cmd(
     from machine import ops, ssh
 
     g = globals_of(ctx)
-    target_name = one_name(ctx, [name] if name else [])
+    target_name = one_name(ctx, [name] if name is not None else [])
     _record, _driver, target = ops.ssh_endpoint(context_of(ctx, quiet=True), target_name)
     words = list(command or [])
     if not g.native_ssh and shutil.which("ssh"):
-        argv = ssh.openssh_argv(target, words, tty=not words and sys.stdin.isatty())
+        argv = ssh.openssh_argv(target, words, stdin_tty=sys.stdin.isatty())
         sys.stdout.flush()
         os.execvp(argv[0], argv)  # noqa: S606 - ssh's exit code becomes ours
     import time

@@ -54,8 +54,7 @@ def auth_options(
 
 
 def driver_for(ctx: Context, record: HostRecord) -> Driver:
-    cls = ctx.registry.get(record.DriverName)
-    return cls.from_json(record.Driver)
+    return ctx.registry.driver(record, str(ctx.store.config_path(record.Name)))
 
 
 def load(ctx: Context, name: str) -> tuple[HostRecord, Driver]:

@@ -45,7 +45,7 @@ class CreateOptions:
 
 
 def create(ctx: Context, opts: CreateOptions) -> HostRecord:
-    validate_name(opts.name)
+    validate_name(opts.name, creating=True)
     cls = ctx.registry.get(opts.driver)
     store = ctx.store
     config = cls.Config(**opts.driver_values, MachineName=opts.name, StorePath=str(store.root))

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import MACHINE
+from tests.machinecli import MACHINE
 
 Hosts = Any
 

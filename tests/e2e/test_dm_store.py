@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import MACHINE
+from tests.machinecli import MACHINE
 from tests.storefixture import make_dm_store
 
 Hosts = Any

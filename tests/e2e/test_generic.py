@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CLI, MACHINE
+from tests.machinecli import CLI, MACHINE
 
 Hosts = Any  # the host_factory fixture: (variant="docker") -> TestHost
 

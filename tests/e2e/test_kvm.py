@@ -14,8 +14,8 @@ import pytest
 from cryptography import x509
 
 from tests.e2e import libvirt_host
-from tests.e2e.conftest import MACHINE
 from tests.e2e.hosts import CACHE
+from tests.machinecli import MACHINE
 
 IMAGE_CACHE = CACHE / "kvm-cache"
 

@@ -8,6 +8,7 @@ Each scenario's exit code, stdout and stderr are compared with tests/fixtures/go
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,6 +73,11 @@ SCENARIOS: dict[str, tuple[list[str], dict[str, str]]] = {
     "create-exists": (["create", "-d", "none", "--url", URL, "m2"], {}),
     "create-invalid-name": (["create", "-d", "none", "--url", URL, "a_b"], {}),
     "create-no-name": (["create", "-d", "none", "--url", URL], {}),
+    "create-extra-args": (["create", "-d", "none", "--url", URL, "n1", "extra", "x2"], {}),
+    "rm-no-name": (["rm", "-y"], {}),
+    "rm-invalid-name": (["rm", "-f", ".."], {}),
+    "no-arguments": ([], {}),
+    "version-flag": (["-v"], {}),
     "create-pre-create": (["create", "-d", "none", "n1"], {}),
     "create-unknown-driver": (["create", "-d", "nosuch", "n1"], {}),
     "stop": (["stop", "f1"], {}),
@@ -101,6 +107,7 @@ def cli(
         code = main(argv)
         out, err = capsys.readouterr()
         text = f"exit {code}\n--- stdout\n{out}--- stderr\n{err}"
+        text = re.sub(r"build ([0-9a-f]{7}|release)\b", "build <BUILD>", text)
         return text.replace(str(store), "<STORE>")
 
     for argv in SETUP:

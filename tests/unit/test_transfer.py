@@ -43,6 +43,7 @@ def test_scp_and_rsync_argv() -> None:
         "/c",
         "-r",
         "-q",
+        "--",
         "a.txt",
         "machine-web:/tmp/",
     ]
@@ -52,6 +53,7 @@ def test_scp_and_rsync_argv() -> None:
         "-F",
         "/c",
         "-3",
+        "--",
         "machine-a:/x",
         "u@machine-b:/y",
     ]
@@ -60,6 +62,7 @@ def test_scp_and_rsync_argv() -> None:
         "-e",
         "ssh -F /c",
         "--progress",
+        "--",
         "a.txt",
         "machine-web:/tmp/",
     ]
@@ -69,6 +72,7 @@ def test_scp_and_rsync_argv() -> None:
         "sshfs",
         "-F",
         "/c",
+        "--",
         "machine-web:/srv",
         "/mnt/w",
     ]
