@@ -168,8 +168,10 @@ class Driver(abc.ABC):
         for key, value in data.items():
             if key in names:
                 f = names[key]
-                if value is None and f.default is not dataclasses.MISSING:
-                    value = f.default  # Go writes nil slices as null
+                if value is None and "tuple" not in str(f.type):
+                    if f.default is not dataclasses.MISSING:
+                        kwargs[key] = f.default  # null where a value was never set
+                    continue
                 kwargs[key] = conform(value, str(f.type), f"Driver.{key}")
         unknown = {k: v for k, v in data.items() if k not in names}
         config = cls.Config(**kwargs)

@@ -88,6 +88,10 @@ def _tcsh_value(value: str) -> str:
     such character goes in single quotes instead, with `'` and `!` escaped."""
     if all(c in _PLAIN for c in value):
         return f'"{value}"'
+    opening = value.find("{")
+    if opening >= 0 and "}" in value[opening:]:
+        # tcsh expands braces in the words of `eval \`...\`` before any quote counts
+        raise UnsafeValue("tcsh would expand its {...} (brace expansion) in `eval \`...\``")
     return "'" + value.replace("'", "'\\''").replace("!", "\\!") + "'"
 
 

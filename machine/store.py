@@ -151,6 +151,8 @@ class Store:
             record = record_from_json(data)
         except ShapeError as exc:
             raise CorruptRecord(str(path), str(exc)) from None
+        if not record.DriverName:
+            raise CorruptRecord(str(path), "it names no driver (DriverName)")
         if record.Name != name:
             raise CorruptRecord(
                 str(path), f"it names machine {record.Name!r}, but lies in the folder of {name!r}"

@@ -152,14 +152,16 @@ def rm_cmd(
             return
     c = context_of(ctx)
     failures: list[str] = []
+    hints: list[str] = []
     for name in names:
         try:
             ops.remove(c, name, force=force)
             print(f"Successfully removed {name}")
         except errors.MachineError as exc:
             failures.append(f'Error removing host "{name}": {exc.message}')
+            hints += [exc.hint] if exc.hint else []
     if failures:
-        raise errors.MachineError("\n".join(failures))
+        raise errors.MachineError("\n".join(failures), "\n".join(hints))
 
 
 def provision_cmd(

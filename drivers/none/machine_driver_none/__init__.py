@@ -40,26 +40,24 @@ class Driver(BaseDriver):
         return self.config
 
     def pre_create_check(self) -> None:
+        # Any string is taken, as docker-machine took it (scripts pass `--url none`): the
+        # URL is only ever printed, never dialled or run.
         if not self.cfg.URL:
             raise PreCreateCheckFailed("The none driver requires the --url option")
-        parts = urlsplit(self.cfg.URL)
-        if parts.scheme not in ("tcp", "https", "http", "unix") or not (parts.netloc or parts.path):
-            raise PreCreateCheckFailed(f"--url must look like tcp://HOST:PORT, not {self.cfg.URL}")
 
     def create(self, request: CreateRequest) -> None:
         # docker-machine stores the URL's host:port as IPAddress for this driver.
-        self.cfg.IPAddress = urlsplit(self.cfg.URL).netloc
+        self.cfg.IPAddress = _netloc(self.cfg.URL)
 
     def endpoint(self) -> Endpoint:
-        parts = urlsplit(self.cfg.URL)
         return Endpoint(
             # docker-machine's GetIP answers IPAddress, which for this driver is host:port
-            ip=self.cfg.IPAddress or parts.netloc,
+            ip=self.cfg.IPAddress or _netloc(self.cfg.URL),
             ssh_host="",
             ssh_port=0,
             ssh_user="",
             ssh_key_path="",
-            engine_port=parts.port or 2376,
+            engine_port=_port(self.cfg.URL),
         )
 
     def url(self) -> str:
@@ -71,3 +69,17 @@ class Driver(BaseDriver):
 
     def remove(self) -> None:
         """Nothing was made, so nothing is removed."""
+
+
+def _netloc(url: str) -> str:
+    try:
+        return urlsplit(url).netloc
+    except ValueError:  # e.g. tcp://[::1:2376 (an unclosed bracket)
+        return ""
+
+
+def _port(url: str) -> int:
+    try:
+        return urlsplit(url).port or 2376
+    except ValueError:  # no port, or not a number from 0 to 65535
+        return 2376
