@@ -47,8 +47,22 @@ class HostNotFound(MachineError):
 
 
 class HostAlreadyExists(MachineError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f'Docker machine "{name}" already exists')
+    def __init__(self, name: str, hint: str = "") -> None:
+        super().__init__(f'Docker machine "{name}" already exists', hint)
+        self.name = name
+
+
+class Unfinished(HostNotFound):
+    """The machine's folder exists but its record does not: its create was killed before it
+    saved one (nothing was made outside the store yet)."""
+
+    def __init__(self, name: str, prog: str = "machine") -> None:
+        MachineError.__init__(
+            self,
+            f'Machine "{name}" was never finished: its create was interrupted before it '
+            "saved the machine's record",
+            hint=f"Remove what is left with `{prog} rm -y {name}`.",
+        )
         self.name = name
 
 

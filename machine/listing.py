@@ -20,7 +20,7 @@ from typing import Any
 
 from machine import journal as journal_mod
 from machine.driver import Driver, State
-from machine.errors import MachineError, UsageError
+from machine.errors import MachineError, Unfinished, UsageError
 from machine.host import HostRecord, record_to_json
 from machine.ops import Context, driver_for, tls_files
 from machine.store import Store
@@ -222,6 +222,13 @@ def _load(
 ) -> None:
     try:
         record = store.load(row.Name)
+    except Unfinished as exc:
+        row.DriverName = "not found"
+        if store.is_locked(row.Name):
+            row.State = "Creating"
+        else:
+            row.State, row.Error = State.ERROR.value, f"{exc.message}; {exc.hint}"
+        return
     except MachineError as exc:
         row.DriverName, row.State, row.Error = "not found", State.ERROR.value, exc.message
         return
@@ -236,7 +243,7 @@ def _load(
     if in_progress:
         row.State = in_progress
         if in_progress == State.ERROR.value:
-            row.Error = f"creating it did not finish; remove it with `rm -f {row.Name}`"
+            row.Error = f"Its create did not finish; remove it with `{store.prog} rm -y {row.Name}`"
         return
     try:
         row.URL = driver.url()

@@ -6,7 +6,9 @@ holds that machine's lock; the lock file sits beside the machine folder (`machin
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from machine.errors import (
     HostNotFound,
     InvalidHostname,
     StoreDamaged,
+    Unfinished,
 )
 from machine.files import PRIVATE_FILE, ensure_dir, os_reason, read_small, write_atomic
 from machine.host import CONFIG_VERSION, HostRecord, record_from_json, record_to_text
@@ -101,7 +104,6 @@ class Store:
             return _read_store_id(path)
         except FileNotFoundError:
             pass
-        import os
         import uuid
 
         self.ensure_layout()
@@ -135,6 +137,8 @@ class Store:
         try:
             raw = read_small(path, MAX_RECORD_BYTES)
         except (FileNotFoundError, NotADirectoryError):
+            if self.machine_dir(name).is_dir():
+                raise Unfinished(name, self.prog) from None
             raise HostNotFound(name, self.prog) from None
         except OSError as exc:
             raise CorruptRecord(str(path), os_reason(exc)) from None
@@ -192,14 +196,26 @@ class Store:
     @contextmanager
     def locked(self, name: str, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
         """Hold `name`'s lock; raises HostBusy when another process keeps it past `timeout`.
-        The lock file goes when the machine does (rm, a create that failed)."""
+        The lock file exists only while the lock is held: nothing is left behind."""
         self.ensure_layout()
-        folder = self.machine_dir(name)
         try:
-            with exclusive(self.lock_path(name), timeout, lambda: not folder.exists()):
+            with exclusive(self.lock_path(name), timeout, remove_after=lambda: True):
                 yield
         except LockTimeout as exc:
             raise HostBusy(name, exc.waited) from None
+
+    def prune_locks(self) -> None:
+        """Remove lock files nobody holds (left by a command that was killed before it could
+        remove its own): taken and released, each goes."""
+        try:
+            entries = os.listdir(self.machines_dir)
+        except OSError:
+            return
+        for entry in entries:
+            name = entry[1:-5] if entry.startswith(".") and entry.endswith(".lock") else ""
+            if is_valid_name(name):
+                with contextlib.suppress(HostBusy, OSError), self.locked(name, timeout=0):
+                    pass
 
     def create_dir(self, name: str) -> Path:
         self.ensure_layout()

@@ -126,6 +126,7 @@ def ls_cmd(
         raise errors.UsageError(f"Invalid command line. Found extra arguments [{' '.join(extra)}]")
     store = store_of(ctx)
     wanted = listing.Filters.parse(filters or [])
+    store.prune_locks()
     if quiet and not filters:
         # names only: no record needs loading and no machine needs asking
         sys.stdout.write("".join(f"{name}\n" for name in store.list_names()))

@@ -26,7 +26,7 @@ from machine.host import EngineOptions, HostOptions, HostRecord
 from machine.journal import FAILED, READY, Journal
 from machine.ops.context import DEFAULT_WAIT, Context, auth_options, finishing
 from machine.ops.provisioning import bootstrap_certs, provision
-from machine.store import validate_name
+from machine.store import Store, validate_name
 
 if TYPE_CHECKING:
     from machine.certstore import ClientFiles
@@ -52,11 +52,11 @@ def create(ctx: Context, opts: CreateOptions) -> HostRecord:
     driver = cls(config)
     progress = ctx.progress
 
-    if store.exists(opts.name):
-        raise HostAlreadyExists(opts.name)
+    if store.config_path(opts.name).exists():
+        raise _exists(store, opts.name)
     with store.locked(opts.name, timeout=2.0), finishing(progress):
-        if store.exists(opts.name):  # made by another process while we waited
-            raise HostAlreadyExists(opts.name)
+        if store.exists(opts.name):  # made by another process while we waited, or left
+            _claim_unfinished(store, opts.name)
         bootstrap_certs(store, opts.client_files)
         progress.phase("Running pre-create checks...")
         try:
@@ -86,6 +86,24 @@ def create(ctx: Context, opts: CreateOptions) -> HostRecord:
             raise _rollback(ctx, opts, driver, journal, exc) from exc
         journal.finish(READY)
     return record
+
+
+def _exists(store: Store, name: str) -> HostAlreadyExists:
+    journal = Journal.read(store.machine_dir(name))
+    if journal is not None and journal.phase != READY:
+        return HostAlreadyExists(
+            name, hint=f"Its create did not finish: remove it with `{store.prog} rm -y {name}`."
+        )
+    return HostAlreadyExists(name)
+
+
+def _claim_unfinished(store: Store, name: str) -> None:
+    """A folder left by a create killed before it saved a record (we hold the lock, so no
+    create is running) holds nothing outside the store: it does not block the name."""
+    journal = Journal.read(store.machine_dir(name))
+    if store.config_path(name).exists() or (journal is not None and journal.resources):
+        raise _exists(store, name)
+    store.remove(name)
 
 
 def _create_steps(

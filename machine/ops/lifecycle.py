@@ -20,6 +20,7 @@ from machine.errors import (
     HostNotRunning,
     MachineError,
     NotSupported,
+    Unfinished,
 )
 from machine.host import HostRecord
 from machine.ops.context import DEFAULT_WAIT, Context, finishing, load, ssh_target, tls_files
@@ -184,6 +185,8 @@ def remove(ctx: Context, name: str, force: bool = False) -> None:
             _record, driver = load(ctx, name)
             adopt_unsaved(store.machine_dir(name), driver)
             driver.remove()
+        except Unfinished:
+            _check_nothing_made(store.machine_dir(name), name, force)
         except MachineError:
             if not force:
                 raise
@@ -191,6 +194,21 @@ def remove(ctx: Context, name: str, force: bool = False) -> None:
             if not force:
                 raise
         store.remove(name)
+
+
+def _check_nothing_made(machine_dir: Path, name: str, force: bool) -> None:
+    """A create killed before it saved the record made nothing outside the store (the record
+    is saved before the driver makes anything), unless its journal says otherwise."""
+    from machine.journal import Journal
+
+    journal = Journal.read(machine_dir)
+    if journal is None or not journal.resources or force:
+        return
+    made = ", ".join(f"{r['kind']} {r['id']}" for r in journal.resources)
+    raise MachineError(
+        f'Machine "{name}" has no record, but its journal lists what its create made: {made}',
+        hint=f"Delete those by hand, then remove the folder with `rm -f {name}`.",
+    )
 
 
 def adopt_unsaved(machine_dir: Path, driver: Driver) -> None:
