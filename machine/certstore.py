@@ -67,13 +67,21 @@ def _login_name() -> str:
         return ""
 
 
-def bootstrap(files: ClientFiles, lock_dir: Path, regenerate: bool = False) -> None:
+def bootstrap(files: ClientFiles, store_root: Path, regenerate: bool = False) -> None:
     """Make the CA and client pair if missing or expired (or when `regenerate`), exactly once."""
     if not regenerate and _complete_and_current(files):
         return  # the common path takes no lock
+    ours = {store_root / paths.CERTS_DIR, store_root}
     for parent in {
         f.parent for f in (files.ca_cert, files.ca_key, files.client_cert, files.client_key)
-    } | {lock_dir}:
+    } | ours:
+        if parent not in ours and not parent.is_dir():
+            # a file the user named (--tls-ca-cert ...) may be made, not a tree of folders
+            raise CertificateProblem(
+                f"The folder {parent} does not exist",
+                hint="Name files in an existing folder with --tls-ca-cert, --tls-ca-key, "
+                "--tls-client-cert and --tls-client-key.",
+            )
         try:  # made 0700 when we make it; a folder the user named keeps the modes it has
             ensure_dir(parent)
         except OSError as exc:
@@ -81,7 +89,7 @@ def bootstrap(files: ClientFiles, lock_dir: Path, regenerate: bool = False) -> N
                 str(parent), f"cannot hold the certificates: {os_reason(exc)}"
             ) from None
     try:
-        with exclusive(lock_dir / paths.CERTS_LOCK, CERTS_LOCK_TIMEOUT):
+        with exclusive(store_root / paths.CERTS_LOCK, CERTS_LOCK_TIMEOUT):
             if not regenerate and _complete_and_current(files):
                 return  # another process made them while we waited
             user = username()

@@ -8,6 +8,7 @@ OpenRC conf file), so a label like `x=$(touch /pwned)` reaches dockerd as litera
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -149,3 +150,51 @@ def openrc_conf(config: EngineConfig) -> str:
         if key.isidentifier():
             lines.append(f"export {key}={shlex.quote(value)}")
     return "\n".join(lines) + "\n"
+
+
+# --- checks of what the user asks for, before anything touches a host --------------------
+
+_LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FLAG_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+_DRIVER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_URL = re.compile(r"https?://[A-Za-z0-9.\[\]:_-]+(/[^\s]*)?")
+
+
+def _printable(value: str) -> bool:
+    return value.isprintable()
+
+
+def option_problems(
+    labels: tuple[str, ...] = (),
+    env: tuple[str, ...] = (),
+    flags: tuple[str, ...] = (),
+    storage_driver: str = "",
+    registry_mirrors: tuple[str, ...] = (),
+    install_url: str = "",
+) -> list[str]:
+    """Why each `--engine-*` value cannot work, found without the host (dockerd would refuse
+    them at start, after the host was already changed). Empty when all are fine."""
+    out: list[str] = []
+    for label in labels:
+        key, eq, value = label.partition("=")
+        if not eq or not _LABEL_KEY.fullmatch(key) or not _printable(value):
+            out.append(f"--engine-label {label!r}: must be KEY=VALUE (one line)")
+    for entry in env:
+        key, eq, value = entry.partition("=")
+        if not eq or not _ENV_KEY.fullmatch(key) or not _printable(value):
+            out.append(f"--engine-env {entry!r}: must be NAME=VALUE (one line)")
+    for flag in flags:
+        name, _, value = flag.partition("=")
+        if not _FLAG_NAME.fullmatch(name) or not _printable(value):
+            out.append(f"--engine-opt {flag!r}: must be flag=value, the flag without dashes")
+    if storage_driver and not (
+        len(storage_driver) <= 64 and _DRIVER_NAME.fullmatch(storage_driver)
+    ):
+        out.append(f"--engine-storage-driver {storage_driver!r} is not a storage driver name")
+    for mirror in registry_mirrors:
+        if not _URL.fullmatch(mirror):
+            out.append(f"--engine-registry-mirror {mirror!r}: give an http(s):// URL")
+    if install_url and not _URL.fullmatch(install_url):
+        out.append(f"--engine-install-url {install_url!r}: give an http(s):// URL")
+    return out

@@ -91,7 +91,7 @@ def _tcsh_value(value: str) -> str:
     opening = value.find("{")
     if opening >= 0 and "}" in value[opening:]:
         # tcsh expands braces in the words of `eval \`...\`` before any quote counts
-        raise UnsafeValue("tcsh would expand its {...} (brace expansion) in `eval \`...\``")
+        raise UnsafeValue(r"tcsh would expand its {...} (brace expansion) in `eval \`...\``")
     return "'" + value.replace("'", "'\\''").replace("!", "\\!") + "'"
 
 

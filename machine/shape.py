@@ -19,7 +19,7 @@ def conform(value: Any, type_text: str, where: str) -> Any:
     """`value` as a field of type `type_text` holds it, or ShapeError naming `where`."""
     kind = type_text.replace(" ", "")
     if kind == "str":
-        if isinstance(value, str):
+        if isinstance(value, str) and "\0" not in value:  # no file or host name holds a NUL
             return value
         raise ShapeError(f"{where} must be a string, not {_describe(value)}")
     if kind == "bool":

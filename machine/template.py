@@ -28,6 +28,11 @@ class TemplateError(UsageError):
     pass
 
 
+# Go's parser has no such limit, but Python's recursion does: deeper templates are refused.
+MAX_DEPTH = 100
+MAX_WIDTH = 10_000  # printf widths and precisions (a %.1000000000f would fill the memory)
+
+
 # --- lexing ----------------------------------------------------------------------------------
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
@@ -109,18 +114,31 @@ def parse(template: str) -> list[Node]:
             items.append(("trim-next", ""))
         pos = m.end()
     tail = template[pos:]
+    for text, _ in ((t, k) for k, t in items if k == "text"):
+        _no_stray_open(text)
+    _no_stray_open(tail)
     if items and items[-1][0] == "trim-next":
         items.pop()
         tail = tail.lstrip()
     items.append(("text", tail))
-    nodes, rest, end = _parse_list(items, 0)
+    nodes, rest, end = _parse_list(items, 0, 0)
     if end is not None:
         raise TemplateError(f"template: unexpected {{{{{end}}}}}")
     del rest
     return nodes
 
 
-def _parse_list(items: list[tuple[str, str]], i: int) -> tuple[list[Node], int, str | None]:
+def _no_stray_open(text: str) -> None:
+    if "{{" in text:
+        what = "comment" if text[text.index("{{") :].startswith("{{/*") else "action"
+        raise TemplateError(f"template: unclosed {what}")
+
+
+def _parse_list(
+    items: list[tuple[str, str]], i: int, depth: int
+) -> tuple[list[Node], int, str | None]:
+    if depth > MAX_DEPTH:
+        raise TemplateError(f"template: blocks nested more than {MAX_DEPTH} deep")
     nodes: list[Node] = []
     while i < len(items):
         kind, body = items[i]
@@ -137,17 +155,17 @@ def _parse_list(items: list[tuple[str, str]], i: int) -> tuple[list[Node], int, 
             return nodes, i, words
         if head in ("if", "range", "with"):
             branch = Branch(head, _pipeline(words[len(head) :]))
-            branch.body, i, end = _parse_list(items, i)
+            branch.body, i, end = _parse_list(items, i, depth + 1)
             while end is not None and end.startswith("else"):
                 rest = end[4:].strip()
                 if rest.startswith("if ") and head == "if":
                     nested = Branch("if", _pipeline(rest[3:]))
-                    nested.body, i, end = _parse_list(items, i)
+                    nested.body, i, end = _parse_list(items, i, depth + 1)
                     branch.otherwise = [nested]
                     if end is not None and end.startswith("else"):
-                        nested.otherwise, i, end = _parse_list(items, i)
+                        nested.otherwise, i, end = _parse_list(items, i, depth + 1)
                     break
-                branch.otherwise, i, end = _parse_list(items, i)
+                branch.otherwise, i, end = _parse_list(items, i, depth + 1)
             if end != "end":
                 raise TemplateError(f"template: unexpected EOF in {{{{{head} ...}}}}")
             nodes.append(branch)
@@ -172,7 +190,7 @@ def _pipeline(expr: str) -> list[Any]:
             and (toks[3].kind == "decl")
         ):
             declared, toks = [toks[0].text, toks[2].text], toks[4:]
-    commands, rest = _commands(toks, 0)
+    commands, rest = _commands(toks, 0, 0)
     if rest != len(toks):
         raise TemplateError(f"template: unexpected {toks[rest].text!r} in {{{{{expr.strip()}}}}}")
     if not commands or not commands[0]:
@@ -180,7 +198,9 @@ def _pipeline(expr: str) -> list[Any]:
     return [declared, commands]
 
 
-def _commands(toks: list[Tok], i: int) -> tuple[list[list[Any]], int]:
+def _commands(toks: list[Tok], i: int, depth: int) -> tuple[list[list[Any]], int]:
+    if depth > MAX_DEPTH:
+        raise TemplateError(f"template: parentheses nested more than {MAX_DEPTH} deep")
     commands: list[list[Any]] = [[]]
     while i < len(toks):
         tok = toks[i]
@@ -191,7 +211,7 @@ def _commands(toks: list[Tok], i: int) -> tuple[list[list[Any]], int]:
             i += 1
             continue
         if tok.text == "(":
-            inner, i = _commands(toks, i + 1)
+            inner, i = _commands(toks, i + 1, depth + 1)
             if i >= len(toks) or toks[i].text != ")":
                 raise TemplateError("template: unclosed left paren")
             commands[-1].append(("pipe", inner))
@@ -285,8 +305,10 @@ def _command(command: list[Any], dot: Any, vars_: dict[str, Any], piped: Any) ->
             args.append(piped)
         try:
             return FUNCS[text](*args)
-        except TypeError:
-            raise TemplateError(f"template: wrong number of arguments for {text}") from None
+        except TemplateError:
+            raise
+        except (TypeError, ValueError, OverflowError, AttributeError, IndexError) as exc:
+            raise TemplateError(f"template: error calling {text}: {_why(text, exc)}") from None
     if kind == "word" and text in ("true", "false", "nil"):
         return {"true": True, "false": False, "nil": None}[text]
     if kind == "word":
@@ -303,7 +325,10 @@ def _operand(op: tuple[str, Any], dot: Any, vars_: dict[str, Any]) -> Any:
     if kind == "str":
         return json.loads(text) if text.startswith('"') else text[1:-1]
     if kind == "num":
-        return float(text) if "." in text else int(text)
+        try:
+            return float(text) if "." in text else int(text)
+        except ValueError:
+            raise TemplateError(f"template: number too long: {text[:20]}...") from None
     if kind == "field":
         return _path(dot, text)
     if kind == "var":
@@ -358,9 +383,49 @@ def _print(value: Any) -> str:
     return str(value)
 
 
+def _why(func: str, exc: BaseException) -> str:
+    if isinstance(exc, TypeError) and "positional argument" in str(exc):
+        return "wrong number of arguments"
+    return str(exc) or type(exc).__name__
+
+
+def _at_least(func: str, n: int, args: tuple[Any, ...]) -> None:
+    if len(args) < n:
+        raise TemplateError(
+            f"template: wrong number of args for {func}: want at least {n} got {len(args)}"
+        )
+
+
+def _and(*args: Any) -> Any:
+    _at_least("and", 1, args)
+    return next((x for x in args if not _truth(x)), args[-1])
+
+
+def _or(*args: Any) -> Any:
+    _at_least("or", 1, args)
+    return next((x for x in args if _truth(x)), args[-1])
+
+
+def _len(value: Any) -> int:
+    if isinstance(value, str | list | tuple | dict):
+        return len(value)
+    raise TemplateError(f"template: error calling len: len of type {type(value).__name__}")
+
+
+def _join(items: Any, sep: Any) -> str:
+    if not isinstance(items, list | tuple) or not isinstance(sep, str):
+        raise TemplateError("template: error calling join: want a list and a separator string")
+    return sep.join(_print(i) for i in items)
+
+
 def _index(container: Any, *keys: Any) -> Any:
     for key in keys:
         if isinstance(container, dict):
+            if not isinstance(key, str):
+                raise TemplateError(
+                    f"template: error calling index: value has type {type(key).__name__}; "
+                    "should be string"
+                )
             container = container.get(key)
         elif isinstance(container, list | tuple):
             if not isinstance(key, int) or not 0 <= key < len(container):
@@ -371,15 +436,21 @@ def _index(container: Any, *keys: Any) -> Any:
     return container
 
 
-def _printf(fmt: str, *args: Any) -> str:
+def _printf(fmt: Any, *args: Any) -> str:
     # Go verbs map onto Python's for the common cases (%s %d %v %q).
+    if not isinstance(fmt, str):
+        raise TemplateError("template: error calling printf: the format must be a string")
+    for width in re.findall(r"%[-+ #0]*(\*|\d*)(?:\.(\*|\d*))?", fmt):
+        for part in width:
+            if part == "*" or (part.isdigit() and int(part) > MAX_WIDTH):
+                raise TemplateError(f"template: printf: widths above {MAX_WIDTH} are refused")
     py = re.sub(r"%v", "%s", fmt)
     values = tuple(
         _print(a) if not isinstance(a, int | float) or isinstance(a, bool) else a for a in args
     )
     try:
         return py % values
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise TemplateError(f"template: printf: {exc}") from None
 
 
@@ -389,9 +460,18 @@ def _cmp(op: str) -> Any:
 
         fn = getattr(operator, op)
         if op == "eq":
+            _at_least("eq", 2, (a, *bs))
             return any(fn(a, b) for b in bs)
-        (b,) = bs
-        return bool(fn(a, b))
+        if len(bs) != 1:
+            raise TemplateError(
+                f"template: wrong number of args for {op}: want 2 got {len(bs) + 1}"
+            )
+        try:
+            return bool(fn(a, bs[0]))
+        except TypeError:
+            raise TemplateError(
+                f"template: error calling {op}: incompatible types for comparison"
+            ) from None
 
     return compare
 
@@ -400,13 +480,13 @@ FUNCS: dict[str, Any] = {
     "json": lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False),
     "prettyjson": lambda v: json.dumps(v, indent=4, ensure_ascii=False),
     "index": _index,
-    "len": lambda v: len(v),
+    "len": _len,
     "print": lambda *a: "".join(_print(x) for x in a),
     "println": lambda *a: " ".join(_print(x) for x in a) + "\n",
     "printf": _printf,
     "not": lambda v: not _truth(v),
-    "and": lambda *a: next((x for x in a if not _truth(x)), a[-1]),
-    "or": lambda *a: next((x for x in a if _truth(x)), a[-1]),
+    "and": _and,
+    "or": _or,
     "eq": _cmp("eq"),
     "ne": _cmp("ne"),
     "lt": _cmp("lt"),
@@ -415,5 +495,5 @@ FUNCS: dict[str, Any] = {
     "ge": _cmp("ge"),
     "upper": lambda s: str(s).upper(),
     "lower": lambda s: str(s).lower(),
-    "join": lambda items, sep: sep.join(_print(i) for i in items),
+    "join": _join,
 }

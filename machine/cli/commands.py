@@ -20,7 +20,12 @@ def register(app: typer.Typer) -> None:
     app.command("provision")(changing.provision_cmd)
     app.command("regenerate-certs")(changing.regenerate_certs_cmd)
     app.command(
-        "ssh", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
+        "ssh",
+        context_settings={
+            "allow_interspersed_args": False,
+            "ignore_unknown_options": True,
+            "help_option_names": [],  # -h is ssh's business after the name; handled first
+        },
     )(remote.ssh_cmd)
     app.command("version")(reading.version_cmd)
     app.command("start")(changing.start_cmd)

@@ -35,6 +35,14 @@ def contexts_of(ctx: click.Context, names: list[str]) -> Any:
     return {n: context_of(ctx, prefix=f"({n}) " if len(names) > 1 else "") for n in names}
 
 
+def seconds(value: float, flag: str) -> float:
+    from machine.addresses import seconds_problem
+
+    if why := seconds_problem(value):
+        raise errors.UsageError(f"Error: {flag} {why}")
+    return value
+
+
 def checked(names: list[str]) -> list[str]:
     """`names`, each a valid machine name (else the command stops before touching anything)."""
     for name in names:

@@ -226,6 +226,9 @@ def _terminated(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if any("\0" in a for a in args):  # only possible in-process: exec cannot pass a NUL
+        print("Error: an argument holds a NUL character", file=sys.stderr)
+        return 1
     prog = _prog_name(sys.argv[0])
     if "--compat" in args or os.environ.get("MACHINE_COMPAT", "").lower() in ("1", "true"):
         prog = "docker-machine"  # the name every message and hint uses

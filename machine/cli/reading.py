@@ -17,6 +17,7 @@ from machine.cli.common import (
     globals_of,
     names_or_default,
     one_name,
+    seconds,
     store_of,
 )
 from machine.store import Store
@@ -126,6 +127,7 @@ def ls_cmd(
         raise errors.UsageError(f"Invalid command line. Found extra arguments [{' '.join(extra)}]")
     store = store_of(ctx)
     wanted = listing.Filters.parse(filters or [])
+    timeout = seconds(timeout, "--timeout")
     store.prune_locks()
     if quiet and not filters:
         # names only: no record needs loading and no machine needs asking
@@ -225,6 +227,10 @@ def config_cmd(
     """Print the connection config for machine."""
     from machine import dockerapi, ops
 
+    if swarm:
+        raise errors.MachineError(
+            "Error: classic Swarm is not supported; the engine's swarm mode needs no --swarm"
+        )
     name = one_name(ctx, names or [])
     store = store_of(ctx)
     prefix = "Error running connection boilerplate: "
@@ -260,7 +266,9 @@ def active_cmd(
         raise errors.UsageError("Error: Too many arguments given")
     if not os.environ.get("DOCKER_HOST"):
         raise errors.MachineError("No active host found")
-    items = listing.rows(context_of(ctx, quiet=True), timeout, query_engines=False)
+    items = listing.rows(
+        context_of(ctx, quiet=True), seconds(timeout, "--timeout"), query_engines=False
+    )
     active = [row.Name for row in items if row.ActiveHost]
     if active:
         print(active[0])

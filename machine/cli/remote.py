@@ -21,16 +21,28 @@ from machine.cli.common import (
 
 def ssh_cmd(
     ctx: typer.Context,
-    name: Annotated[str | None, typer.Argument()] = None,
-    command: Annotated[list[str] | None, typer.Argument()] = None,
+    words: Annotated[
+        list[str] | None, typer.Argument(metavar="NAME [SSH-OPTIONS] [COMMAND]")
+    ] = None,
 ) -> None:
     """Log into or run a command on a machine with SSH."""
     from machine import ops, ssh
 
     g = globals_of(ctx)
+    args = list(words or [])
+    # Nothing after `ssh` is parsed as our options (docker-machine skipped flag parsing here):
+    # the first word is the machine, the rest is for ssh and the remote command.
+    if args[:1] in (["-h"], ["--help"]):
+        print(ctx.get_help())
+        return
+    if args and args[0].startswith("-"):
+        raise errors.UsageError(
+            f"Error: ssh options go after the machine name: {g.prog} ssh NAME {args[0]} ..."
+        )
+    name, command = (args[0], args[1:]) if args else (None, [])
     target_name = one_name(ctx, [name] if name is not None else [])
     _record, _driver, target = ops.ssh_endpoint(context_of(ctx, quiet=True), target_name)
-    words = list(command or [])
+    words = command
     if not g.native_ssh and shutil.which("ssh"):
         argv = ssh.openssh_argv(target, words, stdin_tty=sys.stdin.isatty())
         sys.stdout.flush()

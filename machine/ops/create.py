@@ -44,8 +44,34 @@ class CreateOptions:
     client_files: ClientFiles | None = None  # --tls-ca-cert and friends; None: the store's
 
 
+def check_options(opts: CreateOptions) -> None:
+    """What can be found wrong without the host is found now: nothing is made or changed."""
+    from machine.addresses import registry_problem, san_problem, seconds_problem
+    from machine.engine import option_problems
+
+    eo = opts.engine
+    problems = [f"--wait-timeout {why}"] if (why := seconds_problem(opts.wait_timeout)) else []
+    problems += option_problems(
+        labels=eo.Labels,
+        env=eo.Env,
+        flags=eo.ArbitraryFlags,
+        storage_driver=eo.StorageDriver,
+        registry_mirrors=eo.RegistryMirror,
+        install_url=eo.InstallURL,
+    )
+    problems += [
+        f"--engine-insecure-registry: {why}"
+        for registry in eo.InsecureRegistry
+        if (why := registry_problem(registry))
+    ]
+    problems += [f"--tls-san: {why}" for san in opts.tls_sans if (why := san_problem(san))]
+    if problems:
+        raise PreCreateCheckFailed(problems[0], hint="\n".join(problems[1:]))
+
+
 def create(ctx: Context, opts: CreateOptions) -> HostRecord:
     validate_name(opts.name, creating=True)
+    check_options(opts)
     cls = ctx.registry.get(opts.driver)
     store = ctx.store
     config = cls.Config(**opts.driver_values, MachineName=opts.name, StorePath=str(store.root))
@@ -64,7 +90,7 @@ def create(ctx: Context, opts: CreateOptions) -> HostRecord:
         except PreCreateCheckFailed:
             raise
         except MachineError as exc:
-            raise PreCreateCheckFailed(exc.message) from exc
+            raise PreCreateCheckFailed(exc.message, exc.hint) from exc
 
         mdir = store.create_dir(opts.name)
         journal = Journal.start(mdir)
@@ -173,7 +199,8 @@ def _rollback(
     undone = "the machine's record and files"
     with _uninterruptible():
         try:
-            driver.remove()
+            if journal.resources:  # drivers record all they make: nothing made, nothing to ask
+                driver.remove()
         except Exception as remove_exc:  # keep the record so `rm -f` can try again
             journal.finish(FAILED)
             return CreateFailed(

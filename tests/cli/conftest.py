@@ -18,6 +18,7 @@ import pytest
 from tests.machinecli import CLI
 
 ROOT = Path(__file__).resolve().parents[2]
+NO_LIBVIRT = "qemu+unix:///system?socket=/nonexistent/libvirt-sock"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -62,6 +63,14 @@ class Sandbox:
             "SHELL": "/bin/bash",
             "LANG": "C.UTF-8",
             "USER": "tester",
+            # nothing may leave this machine: no cloud credentials or instance metadata, and
+            # libvirt's default connection goes nowhere
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "LIBVIRT_DEFAULT_URI": NO_LIBVIRT,
         }
         env.update(extra)
         return env
@@ -69,8 +78,9 @@ class Sandbox:
     def cli(self) -> CLI:
         return CLI(self.store)
 
-    def run_many(self, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Each case: {"argv": [...]} plus optional "env" (extra variables), "timeout"."""
+    def run_many(self, cases: list[dict[str, Any]], workers: int = 1) -> list[dict[str, Any]]:
+        """Each case: {"argv": [...]} plus optional "env" (extra variables), "timeout".
+        With several workers, cases run in that many runner processes at once."""
         full = [
             {
                 "argv": c["argv"],
@@ -81,16 +91,31 @@ class Sandbox:
             }
             for c in cases
         ]
-        proc = subprocess.run(
-            [sys.executable, "-m", "tests.cli.runner"],
-            input=json.dumps(full),
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=60 + sum(c["timeout"] for c in full),
-        )
-        assert proc.returncode == 0, proc.stderr
-        results: list[dict[str, Any]] = json.loads(proc.stdout)
+        shares = [full[i::workers] for i in range(workers)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.cli.runner"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+            )
+            for _ in shares
+        ]
+        for proc, share in zip(procs, shares, strict=True):
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(share))  # each runner reads all its cases first
+            proc.stdin.close()
+            proc.stdin = None  # communicate() below only reads
+        outputs = []
+        for proc, share in zip(procs, shares, strict=True):
+            out, err = proc.communicate(timeout=60 + sum(c["timeout"] for c in share))
+            assert proc.returncode == 0, err
+            outputs.append(json.loads(out))
+        results: list[dict[str, Any]] = [None] * len(full)  # type: ignore[list-item]
+        for w, output in enumerate(outputs):
+            results[w::workers] = output
         return results
 
     def outside_store(self) -> dict[str, tuple[int, int]]:

@@ -53,7 +53,8 @@ def run_one(case: dict[str, Any]) -> dict[str, Any]:
                 _child(case, out.fileno(), err.fileno())
             finally:
                 os._exit(CRASHED)
-        deadline = time.monotonic() + float(case.get("timeout", 30))
+        started = time.monotonic()
+        deadline = started + float(case.get("timeout", 30))
         timed_out = False
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -74,6 +75,7 @@ def run_one(case: dict[str, Any]) -> dict[str, Any]:
             "stdout": out.read().decode(errors="replace"),
             "stderr": err.read().decode(errors="replace"),
             "timed_out": timed_out,
+            "seconds": round(time.monotonic() - started, 3),
         }
 
 

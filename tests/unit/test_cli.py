@@ -132,6 +132,12 @@ def test_ls_shows_broken_record_instead_of_crashing(run, store_root: Path) -> No
 def test_tls_flags_point_the_record_at_other_files(run, store_root: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ca = tmp_path / "pki" / "ca.pem"
     code, _, err = run(
+        "--tls-ca-cert", str(ca), "create", "-d", "none", "--url", "tcp://192.0.2.8:2376", "t0"
+    )
+    assert code == 1 and "pki does not exist" in err  # files are made, folders are not
+    assert not ca.parent.exists()
+    ca.parent.mkdir()
+    code, _, err = run(
         "--tls-ca-cert",
         str(ca),
         "--tls-ca-key",

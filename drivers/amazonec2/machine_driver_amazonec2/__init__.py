@@ -19,6 +19,7 @@ What this driver promises beyond docker-machine's:
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 import uuid
@@ -261,6 +262,16 @@ class Driver(BaseDriver):
         from machine_driver_amazonec2.api import known_regions
 
         cfg = self.cfg
+        if len(cfg.Region) > 63 or not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", cfg.Region):
+            raise PreCreateCheckFailed(f"Invalid region specified: {cfg.Region!r}")
+        for option, value, low, high in (
+            ("--amazonec2-root-size", cfg.RootSize, 1, 65536),  # GiB, EBS's largest volume
+            ("--amazonec2-retries", cfg.RetryCount, 0, 20),
+        ):
+            if not low <= value <= high:
+                raise PreCreateCheckFailed(f"{option} must be from {low} to {high}, not {value}")
+        if why := self.ssh_problem(cfg):
+            raise PreCreateCheckFailed(f"--amazonec2-ssh-user: {why.split(': ', 1)[1]}")
         if not cfg.Endpoint and cfg.Region not in known_regions():
             raise PreCreateCheckFailed(
                 f"Invalid region specified: {cfg.Region}",

@@ -62,16 +62,24 @@ class Driver(BaseDriver):
         return self.config
 
     def pre_create_check(self) -> None:
-        if not self.cfg.IPAddress:
+        cfg = self.cfg
+        if not cfg.IPAddress:
             raise PreCreateCheckFailed("generic driver requires the --generic-ip-address option")
-        if self.cfg.SSHKey:
-            key = Path(os.path.expanduser(self.cfg.SSHKey))
-            if not key.is_file():
+        if cfg.SSHKey:
+            key = Path(os.path.expanduser(cfg.SSHKey))
+            try:
+                readable = key.is_file() and os.access(key, os.R_OK)
+            except (OSError, ValueError):  # a name too long, a NUL
+                readable = False
+            if not readable:
                 raise PreCreateCheckFailed(f"SSH key does not exist: {str(key)!r}")
-        if not 0 < self.cfg.SSHPort < 65536:
-            raise PreCreateCheckFailed(f"--generic-ssh-port {self.cfg.SSHPort} is not a port")
-        if not 0 < self.cfg.EnginePort < 65536:
-            raise PreCreateCheckFailed(f"--generic-engine-port {self.cfg.EnginePort} is not a port")
+        if not 0 < cfg.SSHPort < 65536:
+            raise PreCreateCheckFailed(f"--generic-ssh-port {cfg.SSHPort} is not a port")
+        if not 0 < cfg.EnginePort < 65536:
+            raise PreCreateCheckFailed(f"--generic-engine-port {cfg.EnginePort} is not a port")
+        if why := self.ssh_problem(cfg):  # the address and user, as every record is checked
+            flag = "--generic-ip-address" if "IPAddress" in why else "--generic-ssh-user"
+            raise PreCreateCheckFailed(f"{flag}: {why.split(': ', 1)[1]}")
 
     def create(self, request: CreateRequest) -> None:
         if not self.cfg.SSHKey:

@@ -130,13 +130,40 @@ class Driver(BaseDriver):
             raise PreCreateCheckFailed(
                 f"--kvm-accel must be auto, kvm or tcg, not {self.cfg.Accel}"
             )
-        if self.cfg.Memory < 256 or self.cfg.CPU < 1 or self.cfg.DiskSize < 2000:
+        cfg = self.cfg
+        for option, value, low, high in (
+            ("--kvm-memory", cfg.Memory, 256, 1 << 24),  # MB, up to 16 TiB
+            ("--kvm-cpu-count", cfg.CPU, 1, 1024),
+            ("--kvm-disk-size", cfg.DiskSize, 2000, 1 << 30),  # MB, up to 1 PiB
+        ):
+            if not low <= value <= high:
+                raise PreCreateCheckFailed(f"{option} must be from {low} to {high}, not {value}")
+        if cfg.CacheMode not in ("default", "none", "writethrough", "writeback", "unsafe"):
             raise PreCreateCheckFailed(
-                "--kvm-memory must be at least 256, --kvm-cpu-count 1, --kvm-disk-size 2000"
+                "--kvm-cache-mode must be default, none, writethrough, writeback or unsafe"
             )
-        from machine_driver_kvm.virt import libvirt_module
+        if cfg.IOMode not in ("threads", "native"):
+            raise PreCreateCheckFailed("--kvm-io-mode must be threads or native")
+        if why := self.ssh_problem(cfg):
+            raise PreCreateCheckFailed(f"--kvm-ssh-user: {why.split(': ', 1)[1]}")
+        from machine import images
+        from machine_driver_kvm.virt import Virt
 
-        libvirt_module()  # fails here, before anything is made, when the SDK is missing
+        # Everything the create needs from outside is checked now, so that a failure makes
+        # nothing: libvirt answers (and has the network), and the image is there (a catalog
+        # image or URL is downloaded now, as docker-machine fetched its ISO here).
+        virt = Virt(cfg.connectionString)  # a DriverError says how to start libvirtd
+        try:
+            if not virt.session and not virt.has_network(cfg.Network):
+                raise PreCreateCheckFailed(
+                    f'libvirt network "{cfg.Network}" does not exist',
+                    hint="Create it, or use --kvm-network default (or docker-machines, which "
+                    "is made when needed).",
+                )
+        finally:
+            virt.close()
+        cache = images.Cache(Path(cfg.StorePath) / "cache")
+        cache.resolve(cfg.Boot2DockerURL or cfg.Image, "kvm", images.progress_bar("Downloading"))
 
     def create(self, request: CreateRequest) -> None:
         from machine import images, seed

@@ -41,9 +41,9 @@ class Virt:
             self.conn = self.lv.open(uri)
         except self.lv.libvirtError as exc:
             raise DriverError(
-                f"cannot connect to libvirt at {uri}: {exc}",
-                hint="Start libvirtd (e.g. `systemctl start libvirtd`), or choose another "
-                "--kvm-connection-uri (qemu:///session needs no root).",
+                f"cannot connect to libvirt at {uri or 'its default URI'}: {exc}",
+                hint="Start libvirtd (`systemctl start libvirtd`, or `libvirtd -d` where there "
+                "is no systemd), or use --kvm-connection-uri qemu:///session (needs no root).",
             ) from None
 
     def close(self) -> None:
@@ -114,6 +114,16 @@ class Virt:
             vol.delete(0)
 
     # --- networks ---------------------------------------------------------------------------
+
+    def has_network(self, name: str) -> bool:
+        """The network exists, or is the private one made when needed."""
+        if name == xml.PRIVATE_NETWORK:
+            return True
+        try:
+            self.conn.networkLookupByName(name)
+        except self.lv.libvirtError:
+            return False
+        return True
 
     def network(self, name: str) -> Any:
         try:
