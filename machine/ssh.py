@@ -56,11 +56,16 @@ class Result:
 # --- host key pinning ------------------------------------------------------------------------
 
 
-def read_pins(path: Path, alias: str) -> list[paramiko.PKey]:
+def read_pins(path: Path, alias: str) -> list[paramiko.PKey] | None:
+    """The keys pinned for `alias`; None when there is no pin file (never contacted)."""
+    from machine.files import read_small
+
     try:
-        lines = path.read_text().splitlines()
+        lines = read_small(path, 1 << 20).decode(errors="replace").splitlines()
     except FileNotFoundError:
-        return []
+        return None
+    except OSError:
+        return []  # there, but unreadable: no usable pin, which fails closed
     keys: list[paramiko.PKey] = []
     for line in lines:
         parts = line.split()
@@ -70,9 +75,25 @@ def read_pins(path: Path, alias: str) -> list[paramiko.PKey]:
             continue
         try:
             keys.append(paramiko.PKey.from_type_string(parts[1], _b64decode(parts[2])))
-        except (paramiko.SSHException, ValueError):
+        except (paramiko.SSHException, ValueError, TypeError):
             continue
     return keys
+
+
+def usable_pins(target: Target) -> list[paramiko.PKey] | None:
+    """The pinned keys of `target`; None if it was never contacted (no pin file: trust on
+    first use may pin one). A pin file without a usable key for it fails closed."""
+    pins = read_pins(target.known_hosts, target.alias)
+    if pins is not None and not pins:
+        raise HostKeyMismatch(
+            f'The SSH host key pinned for "{target.alias}" cannot be used: '
+            f"{target.known_hosts} holds no valid key for that name. Nothing was changed on "
+            "the host.",
+            hint="Someone or something has changed that file. If you trust the host as it is "
+            f"now, delete {target.known_hosts} and run the command again: its current key is "
+            "then pinned.",
+        )
+    return pins
 
 
 def pin_line(alias: str, key: paramiko.PKey) -> str:
@@ -190,7 +211,7 @@ def _drain(chan: paramiko.Channel, timeout: float) -> tuple[bytes, bytes]:
 
 def _client_for(target: Target) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
-    pins = read_pins(target.known_hosts, target.alias)
+    pins = usable_pins(target)
     if pins:
         # Registering the pin under the name paramiko looks up makes it prefer that key type
         # and raise BadHostKeyException for any other key.
@@ -201,6 +222,33 @@ def _client_for(target: Target) -> paramiko.SSHClient:
     else:
         client.set_missing_host_key_policy(_PinPolicy(target))
     return client
+
+
+def check_host_key(target: Target, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Raise HostKeyMismatch unless the host offers a pinned key (no login is attempted).
+    Used to explain why OpenSSH refused to connect, since it only says so in its exit code."""
+    pins = usable_pins(target)
+    if not pins:
+        return  # never contacted: nothing to compare with
+    sock = socket.create_connection((target.host, target.port), timeout=timeout)
+    transport = paramiko.Transport(sock)
+    try:
+        # ask first for the pinned kinds of key, so a host with several offers the pinned one
+        wanted = [t for k in pins for t in _KEY_TYPE_NAMES.get(k.get_name(), (k.get_name(),))]
+        options = transport.get_security_options()
+        known = set(options.key_types)
+        options.key_types = tuple(t for t in dict.fromkeys([*wanted, *_KEY_TYPES]) if t in known)
+        transport.start_client(timeout=timeout)
+        offered = transport.get_remote_server_key()
+    finally:
+        transport.close()
+    if not any(offered == pin for pin in pins):
+        raise _mismatch(target, offered, pins[0])
+
+
+_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
+# an RSA key is offered under the names of its signature algorithms
+_KEY_TYPE_NAMES = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
 
 
 def connect_once(target: Target, timeout: float = CONNECT_TIMEOUT) -> Connection:

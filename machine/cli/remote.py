@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from typing import Annotated, Any
@@ -45,8 +44,10 @@ def ssh_cmd(
     words = command
     if not g.native_ssh and shutil.which("ssh"):
         argv = ssh.openssh_argv(target, words, stdin_tty=sys.stdin.isatty())
-        sys.stdout.flush()
-        os.execvp(argv[0], argv)  # noqa: S606 - ssh's exit code becomes ours
+        code = _run_tool(argv)
+        if code == 255:  # ssh's own failure (the remote command's codes pass through)
+            _explain_refusal([target])
+        raise typer.Exit(code)
     import time
 
     code = ssh.run_interactive_paramiko(target, words, time.monotonic() + 30)
@@ -69,9 +70,31 @@ def _require_tool(tool: str, package: str) -> None:
 
 
 def _run_tool(argv: list[str]) -> int:
+    """Run an OpenSSH-family tool in the foreground; Ctrl-C is its to handle (the terminal
+    sends it to both of us), and its exit code becomes ours."""
+    import signal
     import subprocess
 
-    return subprocess.call(argv)
+    sys.stdout.flush()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return subprocess.call(argv)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _explain_refusal(targets: list[Any]) -> None:
+    """OpenSSH says only "exit 255" (its log is quiet): if a host key no longer matches its
+    pin, say so and what to do."""
+    from machine import ssh
+
+    for target in targets:
+        try:
+            ssh.check_host_key(target, timeout=10)
+        except errors.HostKeyMismatch as exc:
+            raise exc from None
+        except Exception:  # noqa: S112 - unreachable hosts are ssh's own message to give
+            continue
 
 
 def scp_cmd(
@@ -108,12 +131,14 @@ def scp_cmd(
     source, target = transfer.parse_location(src), transfer.parse_location(dst)
     _require_tool(*(("rsync", "rsync") if delta else ("scp", "openssh-client")))
     machines = {loc.machine for loc in (source, target) if loc.machine}
-    with transfer.config_file(_targets(ctx, machines)) as config:
+    targets = _targets(ctx, machines)
+    with transfer.config_file(targets) as config:
         if delta:
             code = _run_tool(transfer.rsync_argv(config, source, target, recursive, quiet))
         else:
             code = _run_tool(transfer.scp_argv(config, source, target, recursive, quiet))
     if code:
+        _explain_refusal(list(targets.values()))
         raise typer.Exit(code)
 
 
@@ -143,5 +168,7 @@ def mount_cmd(
 
         write_atomic(config, transfer.ssh_config(targets))
         code = _run_tool(transfer.sshfs_argv(str(config), source, mountpoint))
+        if code:
+            _explain_refusal(list(targets.values()))
     if code:
         raise typer.Exit(code)

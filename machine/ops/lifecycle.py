@@ -250,6 +250,6 @@ def _pin_host_key(target: Target) -> None:
     so OpenSSH, scp, rsync and sshfs can then check it strictly."""
     from machine import ssh
 
-    if target.known_hosts.exists():
-        return
+    if ssh.usable_pins(target) is not None:
+        return  # pinned (a pin file without a usable key is refused right there)
     ssh.connect(target, time.monotonic() + 30).close()
