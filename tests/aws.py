@@ -59,6 +59,9 @@ class EC2:
     # called with the Action after moto did it and before the caller hears back: a test host
     # can "boot" an instance before RunInstances returns, as no real instance could be faster
     after: list[Callable[[str], None]] = field(default_factory=list)
+    # True: an instance's public address is answered as its private one (the 1:1 NAT that
+    # makes a public address reach the instance), instead of being removed
+    nat: bool = False
 
     def client(self, service: str = "ec2", region: str = REGION) -> Any:
         import boto3
@@ -149,20 +152,62 @@ def _error_body(code: str) -> bytes:
     ).encode()
 
 
-def _fenced(data: bytes) -> tuple[bytes, list[str]]:
+def _fenced(data: bytes, nat: bool = False) -> tuple[bytes, list[str]]:
     """The answer without public addresses (moto makes up real-looking ones: the CLI must never
-    learn one), and the private addresses in it that are outside the test VPC."""
+    learn one) unless they were translated (`_nat`), and the addresses in it that are outside
+    the test VPC."""
     import ipaddress
     import re
 
-    data = re.sub(rb"<(ipAddress|publicIp|publicIpAddress)>[^<]*</\1>", b"", data)
+    public = rb"<(ipAddress|publicIp|publicIpAddress)>([^<]*)</\1>"
+    if nat:
+        shown = [m[1] for m in re.findall(public, data) if m[1]]
+    else:
+        data, shown = re.sub(public, b"", data), []
     fence = ipaddress.ip_network(VPC_CIDR)
     stray = [
         ip.decode()
-        for ip in re.findall(rb"<privateIpAddress>([^<]+)</privateIpAddress>", data)
+        for ip in re.findall(rb"<privateIpAddress>([^<]+)</privateIpAddress>", data) + shown
         if ipaddress.ip_address(ip.decode()) not in fence
     ]
     return data, stray
+
+
+def _nat(ec2: EC2, data: bytes) -> bytes:
+    """Each public address in an answer replaced by its instance's private address."""
+    import re
+
+    mapping = {
+        i["PublicIpAddress"]: i["PrivateIpAddress"]
+        for r in ec2.client().describe_instances()["Reservations"]
+        for i in r["Instances"]
+        if i.get("PublicIpAddress") and i.get("PrivateIpAddress")
+    }
+
+    def swap(m: re.Match[bytes]) -> bytes:
+        tag, public = m.group(1).decode(), m.group(2).decode()
+        return f"<{tag}>{mapping.get(public, '')}</{tag}>".encode()
+
+    return re.sub(rb"<(ipAddress|publicIp|publicIpAddress)>([^<]*)</\1>", swap, data)
+
+
+def default_vpc_in_test_range(ec2: EC2, cidr: str, zone: str = "a") -> str:
+    """Make the simulated account's default VPC one in the test range (moto's own is
+    172.31.0.0/16, which tests may not reach), with a default subnet `cidr` in `zone`; its
+    subnet id. moto runs in this process, so its state is set directly."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+
+    backend = ec2_backends[DEFAULT_ACCOUNT_ID][REGION]
+    for vpc in backend.vpcs.values():
+        vpc.is_default = False
+    for subnet in backend.describe_subnets():
+        subnet.default_for_az = False
+    vpc = backend.create_vpc(VPC_CIDR, is_default=True)
+    subnet = backend.create_subnet(vpc_id=vpc.id, cidr_block=cidr, availability_zone=REGION + zone)
+    subnet.default_for_az = True
+    subnet.map_public_ip_on_launch = True
+    return str(subnet.id)
 
 
 def _proxy(ec2: EC2) -> ThreadingHTTPServer:
@@ -195,7 +240,7 @@ def _proxy(ec2: EC2) -> ThreadingHTTPServer:
                 status, data = exc.code, exc.read()
                 kind = exc.headers.get("Content-Type", "text/xml")
             if status == 200 and b"<privateIpAddress>" in data:
-                data, stray = _fenced(data)
+                data, stray = _fenced(_nat(ec2, data) if ec2.nat else data, ec2.nat)
                 if stray:
                     self._answer(400, _error_body("TestFenceViolation"), "text/xml")
                     raise AssertionError(f"{action} answered addresses outside {VPC_CIDR}: {stray}")

@@ -298,3 +298,47 @@ def test_a_retried_launch_carries_the_same_client_token(
     )
     driver._launch(call, b"#cloud-config", [], request)
     assert len(sleeps) == 2 and recorded == [("instance", "i-1")]
+
+
+def test_the_default_vpc_is_read_from_its_attribute_only(ec2: Any) -> None:
+    from machine_driver_amazonec2 import _default_vpc
+
+    stub, call, _ = ec2
+    # an EC2-compatible endpoint that answers every attribute, whatever was asked
+    every = [
+        ("vpc-max-security-groups-per-interface", ["5"]),
+        ("supported-platforms", ["EC2", "VPC"]),
+        ("default-vpc", ["vpc-0abc"]),
+        ("max-elastic-ips", ["5"]),
+    ]
+    stub.add_response(
+        "describe_account_attributes",
+        {
+            "AccountAttributes": [
+                {"AttributeName": n, "AttributeValues": [{"AttributeValue": v} for v in vs]}
+                for n, vs in every
+            ]
+        },
+    )
+    assert _default_vpc(call) == "vpc-0abc"
+
+
+def test_a_default_vpc_attribute_of_none_falls_back_to_the_vpc_marked_default(ec2: Any) -> None:
+    from machine_driver_amazonec2 import _default_vpc
+
+    stub, call, _ = ec2
+    stub.add_response(
+        "describe_account_attributes",
+        {
+            "AccountAttributes": [
+                {"AttributeName": "max-instances", "AttributeValues": [{"AttributeValue": "20"}]},
+                {"AttributeName": "default-vpc", "AttributeValues": [{"AttributeValue": "none"}]},
+            ]
+        },
+    )
+    stub.add_response(
+        "describe_vpcs",
+        {"Vpcs": [{"VpcId": "vpc-0def", "IsDefault": True}]},
+        {"Filters": [{"Name": "isDefault", "Values": ["true"]}]},
+    )
+    assert _default_vpc(call) == "vpc-0def"

@@ -360,11 +360,7 @@ class Driver(BaseDriver):
             cfg.Zone = subnet["AvailabilityZone"][len(cfg.Region) :] or cfg.Zone
             return
         if not cfg.VpcId:
-            attrs = ec2("DescribeAccountAttributes", AttributeNames=["default-vpc"])
-            for attr in attrs.get("AccountAttributes", []):
-                for value in attr.get("AttributeValues", []):
-                    if value.get("AttributeValue", "none") != "none":
-                        cfg.VpcId = value["AttributeValue"]
+            cfg.VpcId = _default_vpc(ec2)
         if not cfg.VpcId:
             raise PreCreateCheckFailed(
                 "No VPC: this account has no default VPC",
@@ -820,3 +816,19 @@ def _check_cidr(cidr: str) -> None:
         ) from None
     if ":" in cidr:
         raise PreCreateCheckFailed("--amazonec2-allowed-cidr takes IPv4 networks only")
+
+
+def _default_vpc(ec2: Any) -> str:
+    """The account's default VPC: its `default-vpc` attribute (only that one: an EC2-compatible
+    endpoint may answer every attribute whatever was asked), else the VPC marked default (the
+    attribute can say `none` while one exists: moto, and accounts whose attribute lags)."""
+    attrs = ec2("DescribeAccountAttributes", AttributeNames=["default-vpc"])
+    for attr in attrs.get("AccountAttributes", []):
+        if attr.get("AttributeName") != "default-vpc":
+            continue
+        for value in attr.get("AttributeValues", []):
+            vpc = str(value.get("AttributeValue", "none"))
+            if vpc != "none":
+                return vpc
+    vpcs = ec2("DescribeVpcs", Filters=[{"Name": "isDefault", "Values": ["true"]}]).get("Vpcs", [])
+    return str(vpcs[0]["VpcId"]) if vpcs else ""
