@@ -104,6 +104,13 @@ def write_pin(path: Path, alias: str, key: paramiko.PKey) -> None:
     write_atomic(path, pin_line(alias, key), PRIVATE_FILE)
 
 
+def pin_public_line(target: Target, line: str) -> None:
+    """Pin the host key given as an OpenSSH public line ("ssh-ed25519 AAAA...")."""
+    kind, _, rest = line.strip().partition(" ")
+    key = paramiko.PKey.from_type_string(kind, _b64decode(rest.split()[0]))
+    write_pin(target.known_hosts, target.alias, key)
+
+
 def _b64decode(text: str) -> bytes:
     import base64
 

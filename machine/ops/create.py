@@ -173,7 +173,10 @@ def _create_steps(
     if not driver.features.provisions_engine:
         return record
 
-    provision(ctx, record, driver, deadline, journal, new_server_cert=True)
+    # The seed that carried the host key stays readable (user data, an ISO): once the pinned
+    # key is proven, the host gets a new one of its own.
+    replace = driver.features.seeds_host_key
+    provision(ctx, record, driver, deadline, journal, True, replace_seeded_key=replace)
     return record
 
 

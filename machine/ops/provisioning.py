@@ -109,6 +109,7 @@ def provision(
     deadline: float,
     journal: Journal | None,
     new_server_cert: bool,
+    replace_seeded_key: bool = False,
 ) -> Outcome:
     from machine import dockerapi, ssh
     from machine.provision.run import Plan, provision
@@ -124,6 +125,11 @@ def provision(
     at("Waiting for SSH to be available...")
     target = ssh_target(store, record.Name, ep)
     with ssh.session(target, deadline, retry_auth=driver.features.fresh_host) as conn:
+        if replace_seeded_key:
+            from machine.provision.run import replace_host_key
+
+            at("Replacing the seeded SSH host key...")
+            ssh.pin_public_line(target, replace_host_key(conn))
         ca_pem, cert_pem, key_pem = _server_pair(store, record, ep, new_server_cert)
         plan = Plan(
             hostname=record.Name,

@@ -235,3 +235,35 @@ def engine_log_tail(shell: RootShell, init: str) -> str:
     else:
         cmd = "tail -n 15 /var/log/docker.log 2>/dev/null"
     return shell.run(cmd).stdout.strip()
+
+
+# A new ed25519 host key made on the host (its private half never leaves it); every other host
+# key goes, the seeded one among them; sshd reloads them for new connections (this one stays).
+_NEW_HOST_KEY = r"""
+set -e
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+ssh-keygen -q -t ed25519 -N '' -C '' -f "$t/key"
+rm -f /etc/ssh/ssh_host_*
+install -m 0600 "$t/key" /etc/ssh/ssh_host_ed25519_key
+install -m 0644 "$t/key.pub" /etc/ssh/ssh_host_ed25519_key.pub
+systemctl reload ssh.service 2>/dev/null || systemctl reload sshd.service 2>/dev/null \
+  || rc-service sshd reload 2>/dev/null || kill -HUP "$(cat /run/sshd.pid)"
+cat /etc/ssh/ssh_host_ed25519_key.pub
+""".strip()
+
+
+def replace_host_key(remote: Remote) -> str:
+    """Replace the host's SSH host keys with one it makes now; its public line.
+
+    A seed (cloud-init user data, an ISO) stays readable after boot (EC2 serves user data to
+    anyone on the instance and to anyone allowed DescribeInstanceAttribute), so the host key
+    it carried must not stay the host's key after the first verified contact.
+    """
+    uid = remote.run("id -u").stdout.strip()
+    shell = RootShell(remote, is_root=uid == "0")
+    out = shell.check(_NEW_HOST_KEY, "replacing the seeded SSH host key").stdout
+    lines = [line for line in out.splitlines() if line.startswith("ssh-ed25519 ")]
+    if not lines:
+        raise ProvisionError("the host did not show its new SSH host key")
+    return lines[-1].strip()

@@ -33,6 +33,9 @@ class InstanceHost:
     ec2: aws.EC2
     booted: str = ""  # the instance whose user data the host carries now
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # instances whose user data was applied: as cloud-init does (once per instance), a
+    # restarted instance keeps what is on its disk (a host key replaced since, say)
+    initialized: set[str] = field(default_factory=set)
 
     def start(self) -> None:
         run(["ip", "route", "replace", self.cidr, "via", self.host.ip])
@@ -59,8 +62,13 @@ class InstanceHost:
                     self._sshd("stop")
                     self.booted = ""
                 return
-            if running["InstanceId"] != self.booted:
-                self._boot(running)
+            if running["InstanceId"] == self.booted:
+                return
+            if running["InstanceId"] in self.initialized:
+                self._sshd("start")
+                self.booted = running["InstanceId"]
+                return
+            self._boot(running)
 
     def _running_instance(self) -> dict[str, Any] | None:
         answer = self.ec2.client().describe_instances(
@@ -109,6 +117,7 @@ class InstanceHost:
         result = self.host.exec(script)
         assert result.returncode == 0, result.stdout + result.stderr
         self.booted = instance["InstanceId"]
+        self.initialized.add(self.booted)
 
 
 def cloud_config(user_data_b64: str) -> dict[str, Any]:

@@ -124,8 +124,14 @@ def test_an_instance_runs_containers_through_env(
     assert "Docker is up and running!" in created.stderr
     ip = cli("ip", "ec1").stdout.strip()
     assert in_subnet(ip, hosts[0])
-    # the host key came in the user data and was pinned before the first contact
-    assert (cli.store / "machines/ec1/known_hosts").read_text().split()[1] == "ssh-ed25519"
+    # the host key came in the user data and was pinned before the first contact; then the
+    # instance made a key of its own, now pinned: the one in the user data opens nothing
+    pinned = (cli.store / "machines/ec1/known_hosts").read_text().split()
+    assert pinned[1] == "ssh-ed25519"
+    seeded = _seeded_host_key(ec2, cli.store / "machines/ec1/config.json")
+    assert seeded != pinned[2]
+    offered = hosts[0].host.exec("cat /etc/ssh/ssh_host_*_key.pub").stdout.split()
+    assert offered[:2] == ["ssh-ed25519", pinned[2]] and seeded not in offered
     assert cli("ssh", "ec1", "id -un").stdout.strip() == "ubuntu"
     out = cli.bash(
         'eval "$(machine env ec1)"\n'
@@ -173,6 +179,15 @@ def test_an_instance_runs_containers_through_env(
     cli("rm", "-y", "ec1")
     assert not (cli.store / "machines/ec1").exists()
     assert ec2.leftovers() == {"instances": [], "key_pairs": [], "groups": [], "spot_requests": []}
+
+
+def _seeded_host_key(ec2: aws.EC2, config: Path) -> str:
+    from tests.e2e.instance_host import cloud_config
+
+    instance = json.loads(config.read_text())["Driver"]["InstanceId"]
+    raw = ec2.client().describe_instance_attribute(InstanceId=instance, Attribute="userData")
+    public = cloud_config(raw["UserData"]["Value"])["ssh_keys"]["ed25519_public"]
+    return str(public.split()[1])
 
 
 def test_parallel_creates_share_the_security_group(

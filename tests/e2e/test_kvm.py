@@ -105,6 +105,23 @@ class KvmCLI:
         )
 
 
+def seeded_host_key(name: str) -> str:
+    """The base64 of the host key in a machine's seed ISO, read from libvirt's pool."""
+    import io
+
+    import pycdlib
+
+    path = libvirt_host.virsh("vol-path", "--pool", "machine", f"machine-{name}-seed.iso").strip()
+    iso = pycdlib.PyCdlib()
+    iso.open(path)
+    try:
+        out = io.BytesIO()
+        iso.get_file_from_iso_fp(out, joliet_path="/machine/ssh_host_ed25519_key.pub")
+    finally:
+        iso.close()
+    return out.getvalue().decode().split()[1]
+
+
 def test_kvm_machine_lifecycle(
     libvirt: None, machine_os: Path, tmp_path: Path, busybox: Path
 ) -> None:
@@ -130,9 +147,11 @@ def test_kvm_machine_lifecycle(
         "docker run --rm kvm/busybox /bin/busybox echo from-a-vm"
     )
     assert out.stdout.strip() == "from-a-vm", out.stderr
-    # the host key came through the seed and was pinned before the first contact
+    # the host key came through the seed and was pinned before the first contact; then the
+    # VM made one of its own (the seed stays readable), pinned since
     pinned = (cli.store / "machines/vm1/known_hosts").read_text().split()
     assert pinned[0] == "vm1" and pinned[1] == "ssh-ed25519"
+    assert pinned[2] != seeded_host_key("vm1")
     assert cli("ssh", "vm1", "hostname").stdout.strip() == "vm1"
 
     assert 'Machine "vm1" was stopped.' in cli("stop", "vm1").stderr
@@ -141,6 +160,10 @@ def test_kvm_machine_lifecycle(
     assert cli("ip", "vm1").stdout.strip() == ip  # the lease is pinned to the VM's MAC
     again = cli.bash('eval "$(machine env vm1)"; docker info --format "{{.Name}}"')
     assert again.stdout.strip() == "vm1", again.stderr
+    # the seed is applied once: the key the VM made survives the reboot
+    assert (
+        cli("ssh", "vm1", "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1] == (pinned[2])
+    )
 
     # The reservation changes while the VM is off (someone edited or re-created the network):
     # on start the VM has another address and gets a server cert for it; env keeps working.
@@ -300,5 +323,10 @@ def test_the_same_seed_boots_a_cloud_init_image(
     assert "Valid cloud-config: system userdata" in schema.stdout + schema.stderr, schema
     out = cli.bash('eval "$(machine env vm3)"; docker info --format "{{.Name}}"')
     assert out.stdout.strip() == "vm3", out.stderr
+    # the seeded host key was replaced, and cloud-init (once per instance) keeps it so
+    pinned = (cli.store / "machines/vm3/known_hosts").read_text().split()[2]
+    assert pinned != seeded_host_key("vm3")
+    cli("restart", "vm3")
+    assert cli("ssh", "vm3", "hostname").stdout.strip() == "vm3"
     cli("rm", "-y", "vm3")
     assert "machine-vm3" not in libvirt_host.virsh("list", "--all", "--name")
