@@ -96,6 +96,8 @@ class Features:
     # it is pinned before first contact (no trust on first use)
     ip_may_change: bool = False  # check the server cert's SANs after start
     serialize_calls: bool = False  # the backend cannot take concurrent calls (VirtualBox)
+    owns_host: bool = True  # remove deletes the host (a VM, an instance); False: it is the
+    # user's (an existing server, an engine elsewhere) and stays
 
 
 @dataclass(frozen=True)

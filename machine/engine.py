@@ -72,9 +72,13 @@ class EngineConfig:
 # --- systemd ---------------------------------------------------------------------------------
 
 
-def systemd_quote(word: str) -> str:
-    """Quote one argv word for an ExecStart= line (systemd.service(5) quoting and specifiers)."""
-    word = word.replace("%", "%%").replace("$", "$$")
+def systemd_quote(word: str, expands_variables: bool = True) -> str:
+    """Quote one word for a unit file: an ExecStart= argument (systemd.service(5): `$` expands
+    variables there, so it is doubled) or, with `expands_variables=False`, an Environment=
+    assignment (where `$` is literal and `$$` would stay two). `%` is a specifier in both."""
+    word = word.replace("%", "%%")
+    if expands_variables:
+        word = word.replace("$", "$$")
     if word and not any(c in word for c in " \t\n\"'\\;"):
         return word
     return '"' + word.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
@@ -131,7 +135,7 @@ def systemd_dropin(config: EngineConfig, dockerd: str, vendor_args: str) -> str:
         "ExecStart=",
         f"ExecStart={systemd_quote(dockerd)} {base} {ours}".replace("  ", " "),
     ]
-    lines += [f"Environment={systemd_quote(e)}" for e in config.env]
+    lines += [f"Environment={systemd_quote(e, expands_variables=False)}" for e in config.env]
     return "\n".join(lines) + "\n"
 
 

@@ -145,7 +145,8 @@ def rm_cmd(
         raise errors.UsageError("Error: Expected to get one or more machine names as arguments")
     checked(names)
     print(f"About to remove {', '.join(names)}")
-    print("WARNING: This action will delete both local reference and remote instance.")
+    for line in _removal_warnings(ctx, names):
+        print(line)
     if not (yes or force):
         answer = input("Are you sure? (y/n): ")
         if not answer.lower().startswith("y"):
@@ -162,6 +163,41 @@ def rm_cmd(
             hints += [exc.hint] if exc.hint else []
     if failures:
         raise errors.MachineError("\n".join(failures), "\n".join(hints))
+
+
+def _removal_warnings(ctx: click.Context, names: list[str]) -> list[str]:
+    """docker-machine's warning, except for machines whose host is not ours to delete: say
+    what stays, and that an engine we configured keeps trusting this store's CA."""
+    from machine.registry import default_registry
+
+    store = store_of(ctx)
+    kept: list[str] = []
+    owned = 0
+    for name in names:
+        try:
+            cls = default_registry().get(store.load(name).DriverName)
+        except errors.MachineError:
+            owned += 1  # unreadable or missing: rm reports it; the usual warning stands
+            continue
+        if cls.features.owns_host:
+            owned += 1
+        elif cls.features.provisions_engine:
+            kept.append(
+                f"WARNING: {name} ({cls.name}): only the local reference is deleted. The server "
+                "stays as it is, and its Docker engine keeps listening on TCP with TLS, trusting "
+                "this store's CA, until you remove /etc/docker/{ca,server,server-key}.pem and "
+                f"{engine_dropin()} there."
+            )
+        else:
+            kept.append(f"WARNING: {name} ({cls.name}): only the local reference is deleted.")
+    lines = ["WARNING: This action will delete both local reference and remote instance."]
+    return (lines if owned else []) + kept
+
+
+def engine_dropin() -> str:
+    from machine.engine import SYSTEMD_DROPIN
+
+    return SYSTEMD_DROPIN
 
 
 def provision_cmd(

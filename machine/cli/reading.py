@@ -237,13 +237,23 @@ def config_cmd(
     url, _ip, ours = _url_for_env(ctx, store, name, prefix)
     # Like docker-machine, `config` checks that the engine answers over TLS: autoscalers use
     # its exit code as a reachability probe. (`env` skips this to stay instant.)
+    import ssl
+
+    prog = globals_of(ctx).prog
     try:
         if ours:
             dockerapi.handshake(url, ops.tls_files(store, name), timeout=20.0)
+    except ssl.SSLError as exc:  # it answered, and the certificates do not fit
+        raise errors.MachineError(
+            f"{prefix}Error checking the TLS connection to {url}: "
+            f"{getattr(exc, 'verify_message', '') or exc.reason or exc}",
+            hint="The engine and this store do not trust each other's certificates (a new CA, "
+            f"or certificates replaced on the host). Run `{prog} regenerate-certs {name}`.",
+        ) from None
     except (OSError, ValueError) as exc:
         raise errors.MachineError(
             f"{prefix}Error checking the host: {exc}",
-            hint=f"Check that the machine is running (`{globals_of(ctx).prog} status {name}`).",
+            hint=f"Check that the machine is running (`{prog} status {name}`).",
         ) from None
     mdir = store.machine_dir(name)
     print(

@@ -50,13 +50,16 @@ class Family:
 
     def _from_script(self, url: str) -> list[str]:
         # A private temporary file (mktemp), never a fixed /tmp name another user could plant.
+        # The URL can never be read as an option (curl --url, wget --): it is checked to be
+        # http(s) before create too. curl is installed only when neither tool is there (the
+        # braces keep `a || b || c && d` from installing it every time).
         q = quote(url)
         return [
             "command -v curl >/dev/null 2>&1 || command -v wget >/dev/null 2>&1 || "
-            f"{self.package_install} curl",
+            f"{{ {self.package_install} curl; }}",
             "f=$(mktemp) && { if command -v curl >/dev/null 2>&1; then curl -fsSL "
-            f'{q} -o "$f"; else wget -qO "$f" {q}; fi; }} && sh "$f"; rc=$?; rm -f "$f"; '
-            "exit $rc",
+            f'-o "$f" --url {q}; else wget -qO "$f" -- {q}; fi; }} && sh "$f"; rc=$?; '
+            'rm -f "$f"; exit $rc',
         ]
 
 

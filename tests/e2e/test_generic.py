@@ -54,6 +54,8 @@ def test_create_env_and_run_a_container(
         "https://mirror.test",
         "--engine-env",
         "HTTP_PROXY=http://proxy.test:3128",
+        "--engine-env",
+        'LITERAL=a$b%c "q" $(id)',
         "--engine-opt",
         "debug",
         "--engine-storage-driver",
@@ -90,6 +92,10 @@ def test_create_env_and_run_a_container(
     assert info["RegistryConfig"]["IndexConfigs"]["reg.test:5000"]["Secure"] is False
     assert info["RegistryConfig"]["Mirrors"] == ["https://mirror.test/"]
     assert info["HttpProxy"] == "http://proxy.test:3128"
+    environ = host.exec(
+        "tr '\\0' '\\n' < /proc/$(systemctl show -p MainPID --value docker)/environ"
+    ).stdout.splitlines()
+    assert 'LITERAL=a$b%c "q" $(id)' in environ  # as given: no $$, no expansion
     assert info["Debug"] is True
     assert info["Driver"] == "overlay2"
     from machine import certs

@@ -53,7 +53,7 @@ class Driver(BaseDriver):
     name = "generic"
     Config = GenericConfig
     # restart reboots the server over SSH, as docker-machine's `sudo shutdown -r now` did
-    features = Features(provisions_engine=True, reboots_over_ssh=True)
+    features = Features(provisions_engine=True, reboots_over_ssh=True, owns_host=False)
     help = "An existing server reached over SSH"
 
     @property

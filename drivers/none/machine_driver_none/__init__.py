@@ -31,7 +31,7 @@ class NoneConfig(BaseConfig):
 class Driver(BaseDriver):
     name = "none"
     Config = NoneConfig
-    features = Features(provisions_engine=False)
+    features = Features(provisions_engine=False, owns_host=False)
     help = "A record of an existing engine at --url; nothing is created"
 
     @property
