@@ -9,12 +9,14 @@ shows as Timeout, and loading the records counts against the same deadline.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,28 +186,42 @@ def rows(
     for group in by_driver.values():
         group[:] = [(row, d) for row, d in group if row.Name in keep]
 
-    pool = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="ls")
-    lock = threading.Lock()
-    futures = [pool.submit(_states, group, lock) for group in by_driver.values() if group]
-    wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+    tasks = Tasks(MAX_WORKERS)
+    lock = tasks.lock
 
-    if query_engines:
-        engine_futures = []
-        with lock:
-            running = [
-                (row, driver)
-                for group in by_driver.values()
-                for row, driver in group
-                if row.State == State.RUNNING.value and row.URL
-            ]
-        for row, driver in running:
-            if driver.features.provisions_engine:
-                engine_futures.append(pool.submit(_engine_version, store, row, lock, deadline))
-        if engine_futures:
-            wait(engine_futures, timeout=max(0.0, deadline - time.monotonic()))
-    pool.shutdown(wait=False, cancel_futures=True)
+    def version_of(row: Row, driver: Driver) -> None:
+        if query_engines and driver.features.provisions_engine:
+            with lock:
+                running = row.State == State.RUNNING.value and bool(row.URL)
+            if running:
+                _engine_version(store, row, tasks, deadline)
 
-    with lock:
+    def one(row: Row, driver: Driver) -> Callable[[], None]:
+        def work() -> None:
+            _states([(row, driver)], tasks)
+            version_of(row, driver)
+
+        return work
+
+    def batch(group: list[tuple[Row, Driver]]) -> Callable[[], None]:
+        def work() -> None:
+            _states(group, tasks)  # one call for the group, then each engine on its own
+            for row, driver in group:
+                tasks.add(functools.partial(version_of, row, driver))
+
+        return work
+
+    for group in by_driver.values():
+        if group and not _batches(type(group[0][1])):
+            # no batched query: each machine on its own, its engine right after its state,
+            # so a host that hangs holds up nothing but its own row
+            for row, driver in group:
+                tasks.add(one(row, driver))
+        elif group:
+            tasks.add(batch(group))
+    tasks.wait(deadline)
+
+    with tasks.closing():
         out = []
         for name in names:
             if name not in keep:
@@ -282,21 +298,82 @@ def _creating(store: Store, name: str) -> str:
     return State.ERROR.value
 
 
-def _states(group: list[tuple[Row, Driver]], lock: threading.Lock) -> None:
+def _batches(cls: type[Driver]) -> bool:
+    """Whether the driver asks for many machines' states in one call (it overrides states)."""
+    return cls.__dict__.get("states") is not None or any(
+        "states" in base.__dict__ for base in cls.__mro__[1:] if base is not Driver
+    )
+
+
+class Tasks:
+    """Work for `ls` on daemon threads, waited for until a deadline and no longer: a host
+    whose TCP connect hangs can neither delay the output nor keep the process alive after
+    it. Results are written under `lock`, and not at all once the rows are being printed."""
+
+    def __init__(self, workers: int) -> None:
+        import queue
+
+        self.lock = threading.Lock()
+        self.closed = False
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending = 0
+        self._done = threading.Condition(self.lock)
+        self._workers = workers
+        self._started = 0
+
+    def add(self, work: Any) -> None:
+        with self.lock:
+            self._pending += 1
+            start = self._started < self._workers
+            if start:
+                self._started += 1
+        self._queue.put(work)
+        if start:
+            threading.Thread(target=self._work, daemon=True, name="ls").start()
+
+    def _work(self) -> None:
+        while True:
+            work = self._queue.get()
+            try:
+                work()
+            except Exception:  # noqa: S110 - each task records its own errors in its row
+                pass
+            finally:
+                with self.lock:
+                    self._pending -= 1
+                    self._done.notify_all()
+
+    def wait(self, deadline: float) -> None:
+        with self.lock:
+            while self._pending and (remaining := deadline - time.monotonic()) > 0:
+                self._done.wait(remaining)
+
+    @contextlib.contextmanager
+    def closing(self) -> Iterator[None]:
+        """Hold the lock for good: late answers are dropped, the rows are final."""
+        with self.lock:
+            self.closed = True
+            yield
+
+
+def _states(group: list[tuple[Row, Driver]], tasks: Tasks) -> None:
     drivers = [d for _, d in group]
     try:
         states = type(drivers[0]).states(drivers)
     except Exception as exc:  # one broken backend must not hide the other rows
-        with lock:
-            for row, _ in group:
-                row.State, row.Error = State.ERROR.value, str(exc)
+        with tasks.lock:
+            if not tasks.closed:
+                for row, _ in group:
+                    row.State, row.Error = State.ERROR.value, str(exc)
         return
-    with lock:
+    with tasks.lock:
+        if tasks.closed:
+            return
         for (row, _), state in zip(group, states, strict=True):
             row.State = State.RUNNING.value if state is State.NONE and row.URL else state.value
 
 
-def _engine_version(store: Store, row: Row, lock: threading.Lock, deadline: float) -> None:
+def _engine_version(store: Store, row: Row, tasks: Tasks, deadline: float) -> None:
     from machine import dockerapi
 
     start = time.monotonic()
@@ -307,7 +384,9 @@ def _engine_version(store: Store, row: Row, lock: threading.Lock, deadline: floa
         text, error = f"v{version}", ""
     except Exception as exc:
         text, error = "Unknown", f"Unable to query docker version: {exc}"
-    with lock:
+    with tasks.lock:
+        if tasks.closed:
+            return
         row.DockerVersion, row.Error = text, row.Error or error
         row.ResponseTime = _go_duration(time.monotonic() - start)
 
