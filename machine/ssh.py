@@ -171,6 +171,15 @@ class Connection:
             chan.close()
         # Commands carry no secrets (keys and certs travel over SFTP), so they can be logged.
         log.debug("(%s) %s -> exit %d", self.target.alias, command, code)
+        if log.isEnabledFor(logging.DEBUG):  # the output too: what a failed step saw
+            for name, data in (("stdout", out), ("stderr", err)):
+                if data:
+                    log.debug(
+                        "(%s) %s: %s",
+                        self.target.alias,
+                        name,
+                        data[-2000:].decode("utf-8", "replace"),
+                    )
         return Result(code, out.decode(errors="replace"), err.decode(errors="replace"))
 
     def sftp(self) -> paramiko.SFTPClient:
@@ -195,7 +204,13 @@ class Connection:
         self._client.close()
 
 
-def _drain(chan: paramiko.Channel, timeout: float) -> tuple[bytes, bytes]:
+def _drain(chan: Any, timeout: float) -> tuple[bytes, bytes]:
+    """Everything the command wrote, up to the channel's EOF.
+
+    Not up to its exit status: sshd sends that as soon as the command exits, and output
+    still in the pipe can follow it (on a busy host, the last lines of a command were lost
+    that way: provisioning once read a host's facts without their end).
+    """
     out, err = io.BytesIO(), io.BytesIO()
     deadline = time.monotonic() + timeout
     while True:
@@ -206,8 +221,9 @@ def _drain(chan: paramiko.Channel, timeout: float) -> tuple[bytes, bytes]:
         while chan.recv_stderr_ready():
             err.write(chan.recv_stderr(65536))
             got = True
-        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-            # one last read: data can arrive with the exit status
+        if (chan.eof_received or chan.closed) and not (
+            chan.recv_ready() or chan.recv_stderr_ready()
+        ):
             break
         if time.monotonic() > deadline:
             raise TimeoutError("remote command did not finish in time")
@@ -510,8 +526,8 @@ def run_interactive_paramiko(target: Target, words: list[str], deadline: float) 
                     else:
                         chan.shutdown_write()
                         stdin_open = False
-                if chan.exit_status_ready() and not chan.recv_ready():
-                    while chan.recv_stderr_ready():
+                if (chan.eof_received or chan.closed) and not chan.recv_ready():
+                    while chan.recv_stderr_ready():  # EOF: all output is here (see _drain)
                         os.write(sys.stderr.fileno(), chan.recv_stderr(65536))
                     break
         finally:
