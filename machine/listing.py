@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from machine import journal as journal_mod
+from machine import paths
 from machine.driver import Driver, State
 from machine.errors import MachineError, Unfinished, UsageError
 from machine.host import HostRecord, record_to_json
@@ -259,12 +260,23 @@ def _load(
     if in_progress:
         row.State = in_progress
         if in_progress == State.ERROR.value:
-            row.Error = f"Its create did not finish; remove it with `{store.prog} rm -y {row.Name}`"
+            prog, name = store.prog, row.Name
+            row.Error = f"Its create did not finish; remove it with `{prog} rm -y {name}`"
+            if (store.machine_dir(name) / paths.HOST_SAVED).exists():
+                row.Error = (
+                    f"Its create did not finish: `{prog} provision {name}` finishes it, "
+                    f"`{prog} rm -y {name}` removes it and puts the host back"
+                )
         return
     try:
         row.URL = driver.url()
     except MachineError as exc:
         row.Error = exc.message
+    if (store.machine_dir(row.Name) / paths.HOST_SAVED).exists():
+        row.Error = (
+            f"Its last provisioning did not finish: `{store.prog} provision {row.Name}` "
+            f"finishes it, `{store.prog} rm -y {row.Name}` puts the host back"
+        )
     by_driver[record.DriverName].append((row, driver))
 
 

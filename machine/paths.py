@@ -27,6 +27,9 @@ JOURNAL = "journal.json"  # our addition: resources a create made, and its phase
 SSH_CONFIG = "ssh_config"  # our addition: the OpenSSH config `mount` leaves for sshfs
 STORE_ID = ".store-id"  # our addition: marks cloud resources as this store's (tags)
 TLS_CHECK = "tls-check.json"  # our addition: the last good certificate check (tlscheck.py)
+# our addition: present while the host holds a saved copy of its settings from before a
+# provisioning pass that has not finished (provision finishes it, rm puts the host back)
+HOST_SAVED = "host-saved.json"
 
 # Lock files live beside the machine folders, not inside them, so a create can hold the lock
 # before the folder exists and rm can hold it while the folder goes. Store.List skips dot names.

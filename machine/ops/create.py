@@ -25,7 +25,12 @@ from machine.errors import (
 from machine.host import EngineOptions, HostOptions, HostRecord
 from machine.journal import FAILED, READY, Journal
 from machine.ops.context import DEFAULT_WAIT, Context, auth_options, finishing
-from machine.ops.provisioning import bootstrap_certs, provision
+from machine.ops.provisioning import (
+    bootstrap_certs,
+    provision,
+    restore_saved_host,
+    saved_on_host,
+)
 from machine.store import Store, validate_name
 
 if TYPE_CHECKING:
@@ -201,6 +206,16 @@ def _rollback(
         )
     undone = "the machine's record and files"
     with _uninterruptible():
+        mdir = ctx.store.machine_dir(opts.name)
+        if saved_on_host(mdir) and not driver.features.owns_host:
+            record = ctx.store.load(opts.name)
+            note = restore_saved_host(ctx, record, driver)  # provisioning's own try failed
+            if saved_on_host(mdir):
+                journal.finish(FAILED)
+                return CreateFailed(
+                    f'Error creating machine: Error in step "{step}": {why}',
+                    hint=f"{note} The machine's record is kept until then.",
+                )
         try:
             if journal.resources:  # drivers record all they make: nothing made, nothing to ask
                 driver.remove()

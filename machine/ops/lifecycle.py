@@ -182,7 +182,8 @@ def remove(ctx: Context, name: str, force: bool = False) -> None:
         if not store.exists(name):
             raise HostNotFound(name, store.prog)
         try:
-            _record, driver = load(ctx, name)
+            record, driver = load(ctx, name)
+            _put_host_back(ctx, record, driver, force)
             adopt_unsaved(store.machine_dir(name), driver)
             driver.remove()
         except Unfinished:
@@ -194,6 +195,20 @@ def remove(ctx: Context, name: str, force: bool = False) -> None:
             if not force:
                 raise
         store.remove(name)
+
+
+def _put_host_back(ctx: Context, record: HostRecord, driver: Driver, force: bool) -> None:
+    """A provisioning pass that never finished left the host's old settings saved on it: a
+    host that stays (an existing server) gets them back before its record goes."""
+    from machine.ops.provisioning import restore_saved_host, saved_on_host
+
+    mdir = ctx.store.machine_dir(record.Name)
+    if driver.features.owns_host or not saved_on_host(mdir):
+        return
+    note = restore_saved_host(ctx, record, driver)
+    if saved_on_host(mdir) and not force:
+        raise MachineError(note, hint="`rm -f` removes the record without putting it back.")
+    ctx.progress.note(note)
 
 
 def _check_nothing_made(machine_dir: Path, name: str, force: bool) -> None:

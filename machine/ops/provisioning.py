@@ -124,6 +124,7 @@ def provision(
     ep = driver.endpoint()
     at("Waiting for SSH to be available...")
     target = ssh_target(store, record.Name, ep)
+    mdir = store.machine_dir(record.Name)
     with ssh.session(target, deadline, retry_auth=driver.features.fresh_host) as conn:
         if replace_seeded_key:
             from machine.provision.run import replace_host_key
@@ -139,20 +140,85 @@ def provision(
             server_cert_pem=cert_pem,
             server_key_pem=key_pem,
         )
-        outcome = provision(conn, plan, at)
-        at("Checking connection to Docker...")
         try:
-            dockerapi.wait_until_up(ep.docker_url, tls_files(store, record.Name), deadline)
-        except MachineError as exc:
-            from machine.provision.host import RootShell
-            from machine.provision.run import engine_log_tail
+            outcome = provision(conn, plan, at, backed_up=lambda: _mark_saved(mdir, ep))
+            at("Checking connection to Docker...")
+            try:
+                dockerapi.wait_until_up(ep.docker_url, tls_files(store, record.Name), deadline)
+            except MachineError as exc:
+                from machine.provision.host import RootShell
+                from machine.provision.run import engine_log_tail
 
-            shell = RootShell(conn, is_root=ep.ssh_user == "root")
-            tail = engine_log_tail(shell, "systemd")
-            if tail:
-                exc.hint = (exc.hint + " " if exc.hint else "") + "Engine log:\n" + tail
+                shell = RootShell(conn, is_root=ep.ssh_user == "root")
+                tail = engine_log_tail(shell, "systemd")
+                if tail:
+                    exc.hint = (exc.hint + " " if exc.hint else "") + "Engine log:\n" + tail
+                raise
+        except BaseException as exc:  # Ctrl-C too: the host goes back to how it was
+            if saved_on_host(mdir):
+                note = _put_back(store, record, driver, conn)
+                if isinstance(exc, MachineError):
+                    exc.hint = (exc.hint + "\n" if exc.hint else "") + note
+                else:
+                    progress.note(note)
             raise
+        if saved_on_host(mdir):
+            from machine.provision.run import discard_backup
+
+            discard_backup(conn)
+            (mdir / paths.HOST_SAVED).unlink(missing_ok=True)
     return outcome
+
+
+def saved_on_host(machine_dir: Path) -> bool:
+    """The host holds its settings from before a provisioning pass that did not finish."""
+    return (machine_dir / paths.HOST_SAVED).exists()
+
+
+def _mark_saved(machine_dir: Path, ep: Endpoint) -> None:
+    import json
+    import time as clock
+
+    from machine.files import PRIVATE_FILE, write_atomic
+
+    note = {"host": ep.ssh_host, "since": clock.strftime("%Y-%m-%dT%H:%M:%SZ", clock.gmtime())}
+    write_atomic(machine_dir / paths.HOST_SAVED, json.dumps(note) + "\n", PRIVATE_FILE)
+
+
+def _put_back(store: Store, record: HostRecord, driver: Driver, conn: object | None) -> str:
+    """Restore the host's saved settings (over `conn` if it still works, else a new
+    connection); a line for the user saying what happened."""
+    from machine import ssh
+    from machine.provision.run import restore_host
+
+    name = record.Name
+    prog = store.prog
+    try:
+        try:
+            if conn is None:
+                raise OSError("no connection")
+            restored = restore_host(conn)  # type: ignore[arg-type]
+        except Exception:  # the connection died with the failure: a new one
+            target = ssh_target(store, name, driver.endpoint())
+            with ssh.session(target, time.monotonic() + 60) as fresh:
+                restored = restore_host(fresh)
+    except Exception as exc:
+        return (
+            f"Putting the host's settings back failed ({exc}). `{prog} provision {name}` "
+            f"finishes the provisioning, or `{prog} rm -y {name}` puts the host back."
+        )
+    (store.machine_dir(name) / paths.HOST_SAVED).unlink(missing_ok=True)
+    if not restored.done:
+        return "The host had no saved settings to put back."
+    note = "The host's settings and its Docker engine were put back as they were."
+    if restored.engine_stays:
+        note += " The engine this run installed stays installed, stopped and disabled."
+    return note
+
+
+def restore_saved_host(ctx: Context, record: HostRecord, driver: Driver) -> str:
+    """For rm (and a create's roll-back): the host back as it was before an unfinished pass."""
+    return _put_back(ctx.store, record, driver, None)
 
 
 def provision_machine(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> Outcome:
@@ -162,7 +228,18 @@ def provision_machine(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAI
             raise NotSupported(f'Machine "{name}" ({record.DriverName}) has no host to provision')
         require_running(name, driver)
         deadline = time.monotonic() + wait_timeout
-        return provision(ctx, record, driver, deadline, None, new_server_cert=False)
+        outcome = provision(ctx, record, driver, deadline, None, new_server_cert=False)
+        _finished(ctx.store.machine_dir(name))
+        return outcome
+
+
+def _finished(machine_dir: Path) -> None:
+    """A create that was killed mid-way is complete once a provisioning pass has succeeded."""
+    from machine.journal import READY
+
+    journal = Journal.read(machine_dir)
+    if journal is not None and journal.phase != READY:
+        journal.finish(READY)
 
 
 def regenerate_client_certs(ctx: Context) -> None:

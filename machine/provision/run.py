@@ -29,6 +29,7 @@ if [ -d /run/systemd/system ]; then echo systemd
 elif command -v rc-service >/dev/null 2>&1; then echo openrc
 else echo unknown; fi
 echo @@sudo; command -v sudo 2>/dev/null
+echo @@unfinished; test -e /var/lib/machine/backup/complete && echo yes
 echo @@end
 """.strip()
 
@@ -41,6 +42,8 @@ class Facts:
     dockerd: str
     init: str
     has_sudo: bool
+    complete: bool = True  # the output ended with its end marker
+    unfinished: bool = False  # an earlier pass saved the settings and never finished
 
 
 def parse_facts(text: str) -> Facts:
@@ -65,6 +68,8 @@ def parse_facts(text: str) -> Facts:
         dockerd=first("dockerd"),
         init=first("init"),
         has_sudo=bool(first("sudo")),
+        complete="end" in sections,
+        unfinished=first("unfinished") == "yes",
     )
 
 
@@ -81,6 +86,7 @@ class Plan:
 @dataclass
 class Outcome:
     family: str = ""
+    backed_up: bool = False  # the host's settings were saved before the first change
     installed_engine: bool = False
     changed_files: list[str] = field(default_factory=list)
     restarted: bool = False
@@ -90,10 +96,18 @@ class Outcome:
 Step = Callable[[str], None]  # progress: called with a docker-machine style message
 
 
-def provision(remote: Remote, plan: Plan, step: Step = lambda message: None) -> Outcome:
+def provision(
+    remote: Remote,
+    plan: Plan,
+    step: Step = lambda message: None,
+    backed_up: Callable[[], None] = lambda: None,
+) -> Outcome:
+    """One pass. Before its first change, what it will replace on the host is saved there
+    (see BACKUP) and `backed_up` is called; the caller discards the copy once the engine
+    answers, or puts it back (`restore_host`) when anything failed."""
     step("Detecting the provisioner...")
     facts = parse_facts(remote.run(f"sh -c {quote(_FACTS)}").stdout)
-    if facts.uid < 0:
+    if facts.uid < 0 or not facts.complete:
         raise ProvisionError("could not read the host's facts (is the login shell POSIX sh?)")
     if facts.uid != 0 and not facts.has_sudo:
         raise ProvisionError(
@@ -107,8 +121,20 @@ def provision(remote: Remote, plan: Plan, step: Step = lambda message: None) -> 
         shell.check("true", "passwordless sudo (sudo -n true)")
     outcome = Outcome(family=family.label(facts.os), transcript=shell.transcript)
 
-    _set_hostname(shell, facts, plan.hostname)
     dockerd = facts.dockerd
+    # An unfinished earlier pass may have written the files without restarting the engine:
+    # then equal files prove nothing, and the pass goes all the way.
+    if dockerd and facts.hostname == plan.hostname and not facts.unfinished:
+        files = _desired_files(shell, family, facts, plan, dockerd)
+        if not _changed(files, _remote_digests(shell, list(files))):
+            step("Setting Docker configuration on the remote daemon...")
+            _apply(shell, family, facts, changed=False)  # all is as it should be
+            return outcome
+    shell.check(_BACKUP, "saving the host's settings before changing them")
+    outcome.backed_up = True
+    backed_up()
+
+    _set_hostname(shell, facts, plan.hostname)
     if not dockerd:
         step("Installing Docker...")
         for command in family.install_commands(facts.os, plan.install_url):
@@ -118,18 +144,113 @@ def provision(remote: Remote, plan: Plan, step: Step = lambda message: None) -> 
 
     step("Copying certs to the remote machine...")
     files = _desired_files(shell, family, facts, plan, dockerd)
-    current = _remote_digests(shell, list(files))
-    changed = {
-        path: (data, mode)
-        for path, (data, mode) in files.items()
-        if current.get(path) != hashlib.sha256(data).hexdigest()
-    }
+    changed = _changed(files, _remote_digests(shell, list(files)))
     shell.put_all(changed)
     outcome.changed_files.extend(changed)
 
     step("Setting Docker configuration on the remote daemon...")
-    outcome.restarted = _apply(shell, family, facts, bool(outcome.changed_files))
+    outcome.restarted = _apply(
+        shell, family, facts, bool(outcome.changed_files) or facts.unfinished
+    )
     return outcome
+
+
+def _changed(
+    files: dict[str, tuple[bytes, int]], current: dict[str, str]
+) -> dict[str, tuple[bytes, int]]:
+    return {
+        path: (data, mode)
+        for path, (data, mode) in files.items()
+        if current.get(path) != hashlib.sha256(data).hexdigest()
+    }
+
+
+# --- what provisioning replaces, saved on the host and put back -----------------------------
+
+BACKUP = "/var/lib/machine/backup"
+# Everything a provisioning pass may change. The copy is taken once, before the first change,
+# and kept until the pass succeeds: a pass interrupted (even by SIGKILL) and then retried
+# keeps the settings from before the first one, which `restore_host` puts back.
+SAVED = ("/etc/hostname", "/etc/hosts", engine.REMOTE_CA, engine.REMOTE_CERT, engine.REMOTE_KEY,
+         engine.SYSTEMD_DROPIN, engine.OPENRC_CONF, "/etc/docker/daemon.json")  # fmt: skip
+
+_BACKUP = f"""
+set -e
+b={BACKUP}
+[ -e "$b/complete" ] && exit 0
+rm -rf "$b.new"
+mkdir -p "$b.new/files"
+chmod 700 "$b.new"
+for f in {" ".join(SAVED)}; do
+  if [ -e "$f" ]; then mkdir -p "$b.new/files${{f%/*}}"; cp -a "$f" "$b.new/files$f"
+  else echo "$f" >> "$b.new/absent"; fi
+done
+hostname > "$b.new/hostname"
+if command -v dockerd >/dev/null 2>&1; then echo yes > "$b.new/engine-installed"; fi
+if [ -d /run/systemd/system ]; then
+  if systemctl is-active --quiet docker.service; then echo yes > "$b.new/engine-running"; fi
+  if systemctl is-enabled --quiet docker.service 2>/dev/null; then
+    echo yes > "$b.new/engine-enabled"; fi
+elif command -v rc-service >/dev/null 2>&1; then
+  if rc-service docker status >/dev/null 2>&1; then echo yes > "$b.new/engine-running"; fi
+  if rc-update show default 2>/dev/null | grep -qw docker; then
+    echo yes > "$b.new/engine-enabled"; fi
+fi
+touch "$b.new/complete"
+rm -rf "$b"
+mv "$b.new" "$b"
+""".strip()
+
+_RESTORE = f"""
+set -e
+b={BACKUP}
+[ -e "$b/complete" ] || {{ echo nothing; exit 0; }}
+cp -a "$b/files/." /
+if [ -e "$b/absent" ]; then while read -r f; do rm -f "$f"; done < "$b/absent"; fi
+hostname "$(cat "$b/hostname")" 2>/dev/null || true
+if [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+  if [ -e "$b/engine-running" ]; then
+    systemctl reset-failed docker.service >/dev/null 2>&1 || true
+    systemctl restart docker.service
+  else
+    systemctl stop docker.service docker.socket >/dev/null 2>&1 || true
+  fi
+  if [ -e "$b/engine-installed" ] && [ ! -e "$b/engine-enabled" ]; then
+    systemctl disable docker.service >/dev/null 2>&1 || true
+  elif [ ! -e "$b/engine-installed" ]; then
+    systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
+  fi
+elif command -v rc-service >/dev/null 2>&1; then
+  if [ -e "$b/engine-running" ]; then rc-service docker restart; else
+    rc-service docker stop >/dev/null 2>&1 || true; fi
+  [ -e "$b/engine-enabled" ] || rc-update del docker default >/dev/null 2>&1 || true
+fi
+[ -e "$b/engine-installed" ] || echo engine-was-installed
+rm -rf "$b"
+echo restored
+""".strip()
+
+
+@dataclass(frozen=True)
+class Restored:
+    done: bool  # a saved copy was there and is back in place
+    engine_stays: bool  # this run installed the engine: its package stays (stopped)
+
+
+def restore_host(remote: Remote) -> Restored:
+    """Put back what the interrupted or failed provisioning pass replaced (settings, host
+    name, the engine running or not, as it was); nothing when no copy is there."""
+    uid = remote.run("id -u").stdout.strip()
+    shell = RootShell(remote, is_root=uid == "0")
+    out = shell.check(_RESTORE, "putting the host's settings back").stdout.split()
+    return Restored(done="restored" in out, engine_stays="engine-was-installed" in out)
+
+
+def discard_backup(remote: Remote) -> None:
+    """The pass succeeded: the saved copy is no longer needed."""
+    uid = remote.run("id -u").stdout.strip()
+    RootShell(remote, is_root=uid == "0").check(f"rm -rf {BACKUP}", "removing the saved copy")
 
 
 def _set_hostname(shell: RootShell, facts: Facts, name: str) -> None:

@@ -44,6 +44,7 @@ def debian_host(**kw: object) -> ScriptedRemote:
     remote = ScriptedRemote()
     remote.on(r"^sh -c .*@@os-release", facts(**kw))  # type: ignore[arg-type]
     remote.on(r"^systemctl cat docker.service", UNIT)
+    remote.on(r"^set -e\nb=/var/lib/machine/backup")  # what will change is saved first
     return remote
 
 
@@ -156,7 +157,7 @@ def test_alpine_gets_an_openrc_conf() -> None:
     alpine_facts = facts(os_release="ID=alpine\n").replace("systemd", "openrc")
     remote.on(r"^sh -c .*@@os-release", alpine_facts)
     remote.on(r"^hostname web").on(r"^sha256sum ", "").on(r"^mkdir -p ")
-    remote.on(r"^rc-update add docker default")
+    remote.on(r"^rc-update add docker default").on(r"^set -e\nb=/var/lib/machine/backup")
     provision(remote, PLAN)
     assert engine.OPENRC_CONF in remote.files
 
