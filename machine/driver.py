@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from machine.errors import DriverError, NotSupported, PreCreateCheckFailed
+from machine.files import PRIVATE_FILE, write_atomic
 
 __all__ = [
+    "PRIVATE_FILE",
     "BaseConfig",
     "CreateRequest",
     "Driver",
@@ -31,6 +33,7 @@ __all__ = [
     "PreCreateCheckFailed",
     "State",
     "flag",
+    "write_atomic",
 ]
 
 DEFAULT_ENGINE_PORT = 2376

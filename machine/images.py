@@ -351,6 +351,7 @@ def _fetch_to(url: str, dest: Path, resume: bool, progress: Progress | None) -> 
         if not src.is_file():
             raise ImageError(f"image file not found: {src}")
         shutil.copyfile(src, dest)
+        os.chmod(dest, PUBLIC_FILE)  # not the umask's idea: nobody else may change an image
         if progress:
             size = dest.stat().st_size
             progress(size, size)
@@ -371,7 +372,10 @@ def _fetch_to(url: str, dest: Path, resume: bool, progress: Progress | None) -> 
             have = 0  # the server ignored the range: start over
         length = response.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else None
-        with open(dest, "ab" if have else "wb") as out:
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if have else os.O_TRUNC)
+        fd = os.open(dest, flags, PUBLIC_FILE)
+        os.fchmod(fd, PUBLIC_FILE)  # whatever the umask: nobody else may change an image
+        with os.fdopen(fd, "ab" if have else "wb") as out:
             done = have
             try:
                 while chunk := response.read(CHUNK):

@@ -20,7 +20,6 @@ What this driver promises beyond docker-machine's:
 from __future__ import annotations
 
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from machine.driver import (
+    PRIVATE_FILE,
     BaseConfig,
     CreateRequest,
     DriverError,
@@ -38,6 +38,7 @@ from machine.driver import (
     PreCreateCheckFailed,
     State,
     flag,
+    write_atomic,
 )
 from machine.driver import Driver as BaseDriver
 
@@ -451,12 +452,10 @@ class Driver(BaseDriver):
         if not cfg.SSHPrivateKeyPath:
             return request.ssh_public_key
         own = Path(cfg.SSHPrivateKeyPath).expanduser()
-        shutil.copyfile(own, request.ssh_key_path)
-        request.ssh_key_path.chmod(0o600)
+        write_atomic(request.ssh_key_path, own.read_bytes(), PRIVATE_FILE)  # 0600 from the start
         public = own.with_name(own.name + ".pub").read_text().strip()
         pub_path = request.ssh_key_path.with_name(request.ssh_key_path.name + ".pub")
-        pub_path.write_text(public + "\n")
-        pub_path.chmod(0o600)
+        write_atomic(pub_path, public + "\n", PRIVATE_FILE)
         return public
 
     def _tags(self, store_id: str) -> list[dict[str, str]]:

@@ -7,13 +7,13 @@ installs or configures the engine and issues certificates. Nothing is removed fr
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from machine.driver import (
     DEFAULT_ENGINE_PORT,
+    PRIVATE_FILE,
     BaseConfig,
     CreateRequest,
     Endpoint,
@@ -21,6 +21,7 @@ from machine.driver import (
     PreCreateCheckFailed,
     State,
     flag,
+    write_atomic,
 )
 from machine.driver import Driver as BaseDriver
 
@@ -88,10 +89,11 @@ class Driver(BaseDriver):
             return
         src = Path(os.path.expanduser(self.cfg.SSHKey))
         dst = request.ssh_key_path
-        _copy_private(src, dst)
+        # explicit modes: the files are never readable by others, whatever the umask
+        write_atomic(dst, src.read_bytes(), PRIVATE_FILE)
         pub = src.with_name(src.name + ".pub")
         if pub.is_file():
-            shutil.copyfile(pub, dst.with_name(dst.name + ".pub"))
+            write_atomic(dst.with_name(dst.name + ".pub"), pub.read_bytes(), PRIVATE_FILE)
         self.cfg.SSHKeyPath = str(dst)
 
     def endpoint(self) -> Endpoint:
@@ -116,11 +118,3 @@ class Driver(BaseDriver):
 
     def remove(self) -> None:
         """The server is the user's: nothing on it is removed."""
-
-
-def _copy_private(src: Path, dst: Path) -> None:
-    data = src.read_bytes()
-    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(dst, 0o600)
