@@ -54,7 +54,11 @@ def main(runs: int) -> None:
                 name=f"bench{i}",
                 driver="kvm",
                 wait_timeout=900,
-                driver_values={"CPU": 2, "Network": libvirt_host.NETWORK},
+                driver_values={
+                    "CPU": 2,
+                    "Network": libvirt_host.NETWORK,
+                    "connectionString": libvirt_host.URI,
+                },
             )
             ops.create(ctx, opts)
             for message, seconds in ctx.progress.timings:

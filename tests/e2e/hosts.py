@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CACHE = Path(os.environ.get("MACHINE_TEST_CACHE", "/var/cache/machine-tests"))
-WORK = Path(os.environ.get("MACHINE_TEST_WORK", "/var/tmp/machine-e2e"))
+# root's own folder, not one under /tmp or /var/tmp (where anyone can plant a link first)
+WORK = Path(os.environ.get("MACHINE_TEST_WORK", str(CACHE / "hosts")))
 SUBNET_PREFIX = "10.231"
 
 BASE_PACKAGES = "systemd,systemd-sysv,openssh-server,dbus,iproute2,ca-certificates,sudo"

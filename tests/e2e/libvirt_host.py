@@ -1,9 +1,15 @@
-"""A real libvirtd for the kvm tests, in a network namespace of its own (`mlv`), so its bridge,
-dnsmasq and NAT rules stay there; its unix socket is still reachable from everywhere.
+"""A libvirtd of the tests' own, touching nothing of the machine's.
 
-The tests' own network `machine-test` is on a private test subnet (10.233.0.0/24), and the
-machine CLI is run inside the namespace, where the guests are reachable: no traffic ever leaves
-it. (libvirtd itself is restarted in that namespace: run these tests on a test machine.)
+It runs in a network namespace (`mlv`), so its bridge, dnsmasq and NAT rules stay there, and
+in a mount namespace where /etc/libvirt, /var/lib/libvirt, /var/cache/libvirt and
+/run/libvirt are folders of its own (under the test cache): it sees no domain, network or
+volume of a libvirtd the machine may run, and a system libvirtd is neither stopped nor used.
+Its socket is reached at URI from everywhere; the machine CLI runs inside the network
+namespace, where the guests are reachable, so no traffic ever leaves it.
+
+Only what this module started is stopped, by the PIDs in its own pid files (checked against
+the process's command line first). The tests' network `machine-test` is on a private test
+subnet (10.233.0.0/24).
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
+
+from tests.e2e.hosts import CACHE
 
 NETNS = "mlv"
 SUBNET = "10.233.0"
@@ -27,7 +36,22 @@ TEST_NETWORK = f"""<network>
   </ip>
 </network>
 """
-PIDFILES = ("/run/libvirtd.pid", "/run/virtlogd.pid")
+# The daemon's own state: each folder is mounted over the system's in its mount namespace.
+STATE = CACHE / "libvirtd"
+MOUNTS = {
+    "etc": "/etc/libvirt",
+    "lib": "/var/lib/libvirt",
+    "cache": "/var/cache/libvirt",
+    "run": "/run/libvirt",
+}
+SOCKET = STATE / "run" / "libvirt-sock"
+URI = f"qemu+unix:///system?socket={SOCKET}"
+# (pid file as the host sees it, a word its process's command line must hold)
+PIDFILES = (
+    (STATE / "run" / "libvirtd.pid", "libvirtd"),
+    (STATE / "run" / "virtlogd.pid", "virtlogd"),
+    (STATE / "run" / "network" / f"{NETWORK}.pid", "dnsmasq"),
+)
 
 
 def run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -38,20 +62,53 @@ def in_netns(argv: list[str]) -> list[str]:
     return ["ip", "netns", "exec", NETNS, *argv]
 
 
+def host_path(path: str) -> Path:
+    """Where a path the daemon names (a volume's) is for everyone else."""
+    for folder, mountpoint in MOUNTS.items():
+        if path == mountpoint or path.startswith(mountpoint + "/"):
+            return STATE / folder / path[len(mountpoint) + 1 :]
+    return Path(path)
+
+
+def _ours(pid: int, word: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return False
+    return word.encode() in cmdline
+
+
 def stop_daemons() -> None:
-    for pidfile in PIDFILES:
+    """Stop the daemons this module started (now or in an earlier run), by their PIDs."""
+    pids = []
+    for pidfile, word in PIDFILES:
         with contextlib.suppress(OSError, ValueError):
-            os.kill(int(Path(pidfile).read_text().strip()), signal.SIGTERM)
-    for name in ("libvirtd", "virtlogd"):
-        run(["pkill", "-x", name], check=False)
-    # the test network's dnsmasq outlives a killed libvirtd (and its network namespace)
-    run(["pkill", "-f", f"dnsmasq --conf-file=/var/lib/libvirt/dnsmasq/{NETWORK}.conf"], False)
+            pid = int(pidfile.read_text().strip())
+            if _ours(pid, word):
+                os.kill(pid, signal.SIGTERM)
+                pids.append(pid)
     deadline = time.monotonic() + 15
-    while (
-        time.monotonic() < deadline
-        and run(["pgrep", "-x", "libvirtd"], check=False).returncode == 0
-    ):
-        time.sleep(0.2)
+    for pid in pids:
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in _status(pid)
+
+
+def _status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return ""
 
 
 def kvm_device_as_debian_sets_it() -> None:
@@ -64,38 +121,50 @@ def kvm_device_as_debian_sets_it() -> None:
 
 
 def start() -> None:
-    """libvirtd and virtlogd in the namespace, with the test network running."""
+    """Our libvirtd and virtlogd, in their namespaces, with the test network running."""
     kvm_device_as_debian_sets_it()
-    stop_daemons()
-    run(["ip", "netns", "del", NETNS], check=False)
+    stop()  # whatever an earlier run left of ours
+    for folder, mountpoint in MOUNTS.items():
+        (STATE / folder).mkdir(parents=True, exist_ok=True, mode=0o700)
+        Path(mountpoint).mkdir(parents=True, exist_ok=True)
     run(["ip", "netns", "add", NETNS])
     run(["ip", "-n", NETNS, "link", "set", "lo", "up"])
-    run(in_netns(["virtlogd", "-d"]))
-    run(in_netns(["libvirtd", "-d"]))
+    binds = " && ".join(
+        f"mount --bind {STATE / folder} {mountpoint}" for folder, mountpoint in MOUNTS.items()
+    )
+    daemons = "virtlogd -d -p /run/libvirt/virtlogd.pid && libvirtd -d -p /run/libvirt/libvirtd.pid"
+    run(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            f"{binds} && exec ip netns exec {NETNS} sh -c '{daemons}'",
+        ]
+    )
     deadline = time.monotonic() + 60
-    while run(["virsh", "-c", "qemu:///system", "version"], check=False).returncode != 0:
+    while run(["virsh", "-c", URI, "version"], check=False).returncode != 0:
         if time.monotonic() > deadline:
-            raise RuntimeError("libvirtd did not start")
+            raise RuntimeError("the tests' libvirtd did not start")
         time.sleep(0.5)
-    for domain in virsh("list", "--all", "--name").split():
-        if domain.startswith("machine-"):  # leftovers of an earlier run
-            virsh("destroy", domain, check=False)
-            virsh("undefine", domain, check=False)
-    virsh("net-destroy", NETWORK, check=False)
-    virsh("net-undefine", NETWORK, check=False)
-    xml = Path("/run/machine-test-net.xml")
-    xml.write_text(TEST_NETWORK)
-    virsh("net-define", str(xml))
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = Path(tmp) / "network.xml"
+        xml.write_text(TEST_NETWORK)
+        virsh("net-define", str(xml))
     virsh("net-start", NETWORK)
 
 
 def stop() -> None:
-    for domain in virsh("list", "--all", "--name", check=False).split():
-        if domain.startswith("machine-"):
+    """Everything in our daemon is ours: its domains, the test network; then the daemons."""
+    if SOCKET.exists() and run(["virsh", "-c", URI, "version"], check=False).returncode == 0:
+        for domain in virsh("list", "--all", "--name", check=False).split():
             virsh("destroy", domain, check=False)
             virsh("undefine", domain, check=False)
-    virsh("net-destroy", NETWORK, check=False)
-    virsh("net-undefine", NETWORK, check=False)
+        virsh("net-destroy", NETWORK, check=False)
+        virsh("net-undefine", NETWORK, check=False)
     stop_daemons()
     run(["ip", "netns", "del", NETNS], check=False)
 
@@ -128,15 +197,21 @@ def close_to_session_user(folders: list[Path]) -> None:
 
 
 def stop_session_user() -> None:
-    """The user's own libvirtd (spawned by its first qemu:///session client) and its QEMUs."""
-    run(["pkill", "-u", SESSION_USER], check=False)
-    deadline = time.monotonic() + 15
-    while run(["pgrep", "-u", SESSION_USER], check=False).returncode == 0:
-        if time.monotonic() > deadline:
-            run(["pkill", "-9", "-u", SESSION_USER], check=False)
-            break
+    """The test user's own libvirtd (spawned by its first qemu:///session client) and its
+    QEMUs: every process of that user, which exists for these tests alone, by PID."""
+    started = time.monotonic()
+    while (pids := _pids_of(SESSION_USER)) and time.monotonic() - started < 60:
+        sig = signal.SIGTERM if time.monotonic() - started < 15 else signal.SIGKILL
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
         time.sleep(0.2)
 
 
+def _pids_of(user: str) -> list[int]:
+    found = run(["pgrep", "-u", user], check=False).stdout.split()
+    return [int(pid) for pid in found]
+
+
 def virsh(*args: str, check: bool = True) -> str:
-    return run(["virsh", "-c", "qemu:///system", *args], check=check).stdout
+    return run(["virsh", "-c", URI, *args], check=check).stdout

@@ -75,6 +75,8 @@ class KvmCLI:
             SHELL="/bin/bash",
             PATH=f"{Path(MACHINE).parent}:{os.environ['PATH']}",
         )
+        if not self.user:  # the tests' own libvirtd (a user's session has its own)
+            env["KVM_CONNECTION_URI"] = libvirt_host.URI
         return env
 
     def _as_user(self, argv: list[str]) -> list[str]:
@@ -113,7 +115,7 @@ def seeded_host_key(name: str) -> str:
 
     path = libvirt_host.virsh("vol-path", "--pool", "machine", f"machine-{name}-seed.iso").strip()
     iso = pycdlib.PyCdlib()
-    iso.open(path)
+    iso.open(str(libvirt_host.host_path(path)))
     try:
         out = io.BytesIO()
         iso.get_file_from_iso_fp(out, joliet_path="/machine/ssh_host_ed25519_key.pub")
@@ -136,63 +138,64 @@ def test_kvm_machine_lifecycle(
         "2",
         "--wait-timeout",
         "600",
-        "vm1",
+        "mtvm1",
     )
     assert "Docker is up and running!" in created.stderr
-    ip = cli("ip", "vm1").stdout.strip()
+    ip = cli("ip", "mtvm1").stdout.strip()
     assert ip.startswith(f"{libvirt_host.SUBNET}.")
     out = cli.bash(
-        'eval "$(machine env vm1)"\n'
+        'eval "$(machine env mtvm1)"\n'
         f"docker import {busybox} kvm/busybox >/dev/null\n"
         "docker run --rm kvm/busybox /bin/busybox echo from-a-vm"
     )
     assert out.stdout.strip() == "from-a-vm", out.stderr
     # the host key came through the seed and was pinned before the first contact; then the
     # VM made one of its own (the seed stays readable), pinned since
-    pinned = (cli.store / "machines/vm1/known_hosts").read_text().split()
-    assert pinned[0] == "vm1" and pinned[1] == "ssh-ed25519"
-    assert pinned[2] != seeded_host_key("vm1")
-    assert cli("ssh", "vm1", "hostname").stdout.strip() == "vm1"
+    pinned = (cli.store / "machines/mtvm1/known_hosts").read_text().split()
+    assert pinned[0] == "mtvm1" and pinned[1] == "ssh-ed25519"
+    assert pinned[2] != seeded_host_key("mtvm1")
+    assert cli("ssh", "mtvm1", "hostname").stdout.strip() == "mtvm1"
 
-    assert 'Machine "vm1" was stopped.' in cli("stop", "vm1").stderr
-    assert cli("status", "vm1").stdout.strip() == "Stopped"
-    cli("start", "vm1")
-    assert cli("ip", "vm1").stdout.strip() == ip  # the lease is pinned to the VM's MAC
-    again = cli.bash('eval "$(machine env vm1)"; docker info --format "{{.Name}}"')
-    assert again.stdout.strip() == "vm1", again.stderr
+    assert 'Machine "mtvm1" was stopped.' in cli("stop", "mtvm1").stderr
+    assert cli("status", "mtvm1").stdout.strip() == "Stopped"
+    cli("start", "mtvm1")
+    assert cli("ip", "mtvm1").stdout.strip() == ip  # the lease is pinned to the VM's MAC
+    again = cli.bash('eval "$(machine env mtvm1)"; docker info --format "{{.Name}}"')
+    assert again.stdout.strip() == "mtvm1", again.stderr
     # the seed is applied once: the key the VM made survives the reboot
     assert (
-        cli("ssh", "vm1", "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1] == (pinned[2])
+        cli("ssh", "mtvm1", "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]
+        == (pinned[2])
     )
 
     # The reservation changes while the VM is off (someone edited or re-created the network):
     # on start the VM has another address and gets a server cert for it; env keeps working.
-    cli("stop", "vm1")
-    mac = json.loads((cli.store / "machines/vm1/config.json").read_text())["Driver"]["MAC"]
+    cli("stop", "mtvm1")
+    mac = json.loads((cli.store / "machines/mtvm1/config.json").read_text())["Driver"]["MAC"]
     moved = f"{libvirt_host.SUBNET}.50"
     for command, address in (("delete", ip), ("add-last", moved)):
-        entry = f"<host mac='{mac}' name='vm1' ip='{address}'/>"
+        entry = f"<host mac='{mac}' name='mtvm1' ip='{address}'/>"
         libvirt_host.virsh(
             "net-update", libvirt_host.NETWORK, command, "ip-dhcp-host", entry, "--live", "--config"
         )
-    started = cli("start", "vm1")
+    started = cli("start", "mtvm1")
     assert "address changed: issuing a new server certificate" in started.stderr
-    assert cli("ip", "vm1").stdout.strip() == moved
+    assert cli("ip", "mtvm1").stdout.strip() == moved
     server_cert = x509.load_pem_x509_certificate(
-        (cli.store / "machines/vm1/server.pem").read_bytes()
+        (cli.store / "machines/mtvm1/server.pem").read_bytes()
     )
     sans = server_cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert moved in [str(a) for a in sans.get_values_for_type(x509.IPAddress)]
     moved_env = cli.bash(
-        'eval "$(machine env vm1)"; echo "$DOCKER_HOST"; docker info -f "{{.Name}}"'
+        'eval "$(machine env mtvm1)"; echo "$DOCKER_HOST"; docker info -f "{{.Name}}"'
     )
-    assert moved_env.stdout.split() == [f"tcp://{moved}:2376", "vm1"], moved_env.stderr
+    assert moved_env.stdout.split() == [f"tcp://{moved}:2376", "mtvm1"], moved_env.stderr
 
-    cli("rm", "-y", "vm1")
-    assert "machine-vm1" not in libvirt_host.virsh("list", "--all", "--name")
-    assert "machine-vm1" not in libvirt_host.virsh("vol-list", "machine")
+    cli("rm", "-y", "mtvm1")
+    assert "machine-mtvm1" not in libvirt_host.virsh("list", "--all", "--name")
+    assert "machine-mtvm1" not in libvirt_host.virsh("vol-list", "machine")
     assert "<host " not in libvirt_host.virsh("net-dumpxml", libvirt_host.NETWORK)
-    assert not (cli.store / "machines/vm1").exists()
+    assert not (cli.store / "machines/mtvm1").exists()
 
 
 def test_kvm_user_mode_networking(libvirt: None, machine_os: Path, tmp_path: Path) -> None:
@@ -207,14 +210,14 @@ def test_kvm_user_mode_networking(libvirt: None, machine_os: Path, tmp_path: Pat
         "2",
         "--wait-timeout",
         "600",
-        "vm2",
+        "mtvm2",
     )
-    url = cli("url", "vm2").stdout.strip()
+    url = cli("url", "mtvm2").stdout.strip()
     assert url.startswith("tcp://127.0.0.1:")  # the engine through a forwarded port
-    out = cli.bash('eval "$(machine env vm2)"; docker info --format "{{.Name}}"')
-    assert out.stdout.strip() == "vm2", out.stderr
-    cli("rm", "-y", "vm2")
-    assert "machine-vm2" not in libvirt_host.virsh("list", "--all", "--name")
+    out = cli.bash('eval "$(machine env mtvm2)"; docker info --format "{{.Name}}"')
+    assert out.stdout.strip() == "mtvm2", out.stderr
+    cli("rm", "-y", "mtvm2")
+    assert "machine-mtvm2" not in libvirt_host.virsh("list", "--all", "--name")
 
 
 def _give_image(store: Path, name: str, owner: str) -> None:
@@ -258,22 +261,22 @@ def test_kvm_session_for_a_user_without_root(libvirt: None, machine_os: Path) ->
             "2",
             "--wait-timeout",
             "600",
-            "vm4",
+            "mtvm4",
         )
-        qemu = libvirt_host.run(["pgrep", "-u", user, "-f", "qemu-system.*machine-vm4"], False)
+        qemu = libvirt_host.run(["pgrep", "-u", user, "-f", "qemu-system.*machine-mtvm4"], False)
         assert qemu.returncode == 0, "QEMU does not run as the user"
         disks = home / ".local/share/libvirt/images/machine"
-        assert (disks / "machine-vm4.qcow2").exists()
-        assert cli("url", "vm4").stdout.strip().startswith("tcp://127.0.0.1:")
-        out = cli.bash('eval "$(machine env vm4)"; docker info --format "{{.Name}}"')
-        assert out.stdout.strip() == "vm4", out.stderr
-        assert 'Machine "vm4" was stopped.' in cli("stop", "vm4").stderr
-        cli("start", "vm4")
-        again = cli.bash('eval "$(machine env vm4)"; docker info --format "{{.Name}}"')
-        assert again.stdout.strip() == "vm4", again.stderr
-        cli("rm", "-y", "vm4")
-        assert not (disks / "machine-vm4.qcow2").exists()
-        assert not (store / "machines/vm4").exists()
+        assert (disks / "machine-mtvm4.qcow2").exists()
+        assert cli("url", "mtvm4").stdout.strip().startswith("tcp://127.0.0.1:")
+        out = cli.bash('eval "$(machine env mtvm4)"; docker info --format "{{.Name}}"')
+        assert out.stdout.strip() == "mtvm4", out.stderr
+        assert 'Machine "mtvm4" was stopped.' in cli("stop", "mtvm4").stderr
+        cli("start", "mtvm4")
+        again = cli.bash('eval "$(machine env mtvm4)"; docker info --format "{{.Name}}"')
+        assert again.stdout.strip() == "mtvm4", again.stderr
+        cli("rm", "-y", "mtvm4")
+        assert not (disks / "machine-mtvm4.qcow2").exists()
+        assert not (store / "machines/mtvm4").exists()
     finally:
         libvirt_host.stop_session_user()
         libvirt_host.close_to_session_user(opened)
@@ -312,21 +315,21 @@ def test_the_same_seed_boots_a_cloud_init_image(
         "2",
         "--wait-timeout",
         "600",
-        "vm3",
+        "mtvm3",
     )
     # create only succeeds if the guest offered the host key pinned before boot: cloud-init
     # installed the seed's host key, the login key and user, and the host name
-    assert cli("ssh", "vm3", "hostname").stdout.strip() == "vm3"
-    assert cli("ssh", "vm3", "id -un").stdout.strip() == "docker"
+    assert cli("ssh", "mtvm3", "hostname").stdout.strip() == "mtvm3"
+    assert cli("ssh", "mtvm3", "id -un").stdout.strip() == "docker"
     # cloud-init itself finds nothing wrong with the seed's user-data
-    schema = cli("ssh", "vm3", "sudo cloud-init schema --system", check=False)
+    schema = cli("ssh", "mtvm3", "sudo cloud-init schema --system", check=False)
     assert "Valid cloud-config: system userdata" in schema.stdout + schema.stderr, schema
-    out = cli.bash('eval "$(machine env vm3)"; docker info --format "{{.Name}}"')
-    assert out.stdout.strip() == "vm3", out.stderr
+    out = cli.bash('eval "$(machine env mtvm3)"; docker info --format "{{.Name}}"')
+    assert out.stdout.strip() == "mtvm3", out.stderr
     # the seeded host key was replaced, and cloud-init (once per instance) keeps it so
-    pinned = (cli.store / "machines/vm3/known_hosts").read_text().split()[2]
-    assert pinned != seeded_host_key("vm3")
-    cli("restart", "vm3")
-    assert cli("ssh", "vm3", "hostname").stdout.strip() == "vm3"
-    cli("rm", "-y", "vm3")
-    assert "machine-vm3" not in libvirt_host.virsh("list", "--all", "--name")
+    pinned = (cli.store / "machines/mtvm3/known_hosts").read_text().split()[2]
+    assert pinned != seeded_host_key("mtvm3")
+    cli("restart", "mtvm3")
+    assert cli("ssh", "mtvm3", "hostname").stdout.strip() == "mtvm3"
+    cli("rm", "-y", "mtvm3")
+    assert "machine-mtvm3" not in libvirt_host.virsh("list", "--all", "--name")
