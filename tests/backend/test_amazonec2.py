@@ -143,7 +143,7 @@ def test_a_killed_create_is_removed_from_its_journal(cli: CLI) -> None:
     journal has the client token, and rm finds the instance by it."""
     cli.ec2.fail("RunInstances", code="", hang=30)
     proc = cli.popen(*create_args(cli.ec2, "k1", wait="60"))
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 180
     while "RunInstances" not in cli.ec2.calls:
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.05)

@@ -51,7 +51,7 @@ def test_deadline_turns_silent_machines_into_timeout_rows(store_root: Path) -> N
     save(ctx, "hangs", "slow")
     save(ctx, "quick", "counting")
     try:
-        rows = {r.Name: r for r in listing.rows(ctx, timeout=0.3)}
+        rows = {r.Name: r for r in listing.rows(ctx, timeout=3)}
     finally:
         release.set()
     assert rows["hangs"].State == "Timeout"
