@@ -125,7 +125,9 @@ def start() -> None:
     kvm_device_as_debian_sets_it()
     stop()  # whatever an earlier run left of ours
     for folder, mountpoint in MOUNTS.items():
-        (STATE / folder).mkdir(parents=True, exist_ok=True, mode=0o700)
+        (STATE / folder).mkdir(parents=True, exist_ok=True)
+        # as the system's folders are: QEMU runs as libvirt-qemu and must reach its disks
+        (STATE / folder).chmod(0o755)
         Path(mountpoint).mkdir(parents=True, exist_ok=True)
     run(["ip", "netns", "add", NETNS])
     run(["ip", "-n", NETNS, "link", "set", "lo", "up"])
