@@ -1,4 +1,4 @@
-"""The bad-input corpus: well over a thousand command lines a hostile or careless user, a script
+"""The bad-input corpus (every path in it lies inside the test's own sandbox): well over a thousand command lines a hostile or careless user, a script
 with an unset variable, or a copied store can produce. Every one must end with a message and a
 non-zero exit: no Python traceback, no "this is a bug" line from the last-resort handler,
 nothing written outside the store, nothing executed (the canary never appears).
@@ -22,8 +22,11 @@ NOWHERE = "http://127.0.0.1:1"  # an endpoint nothing listens on: nothing leaves
 KVM = ["create", "-d", "kvm", "--kvm-connection-uri", NO_LIBVIRT]
 
 
-def _names() -> list[str]:
-    return ["", ".", "..", "../x", "/etc", "a/b", "web\n", "a b", "-x", "a" * 300, "é", "x;y"]
+def _names(box: Sandbox) -> list[str]:
+    # Paths name the sandbox's own victim folder, never one of the machine's: a regression
+    # (or an old build run against this corpus) would delete what they name.
+    victim = str(box.victim)
+    return ["", ".", "..", "../x", victim, "a/b", "web\n", "a b", "-x", "a" * 300, "é", "x;y"]
 
 
 def _hostile_strings(canary: str) -> list[str]:
@@ -111,7 +114,7 @@ def corpus(box: Sandbox) -> list[dict[str, Any]]:
         ["ssh"],
         ["create", "-d", "none", "--url", URL],
     ]
-    for command, name in itertools.product(name_commands, _names() + hostile):
+    for command, name in itertools.product(name_commands, _names(box) + hostile):
         cases.append([*command, name])
     # 2. numbers where numbers are expected
     for value in NUMBERS:
@@ -173,10 +176,11 @@ def corpus(box: Sandbox) -> list[dict[str, Any]]:
             ["mount", f"{value}:/x", "mnt"],
             ["ls", "--filter", value or "="],
             ["ls", "--filter", f"name={value}("],
-            ["-s", "/dev/null", "create", "-d", "none", "--url", URL, "n1"],
+            ["-s", str(box.victim / "precious.txt"), "create", "-d", "none", "--url", URL,
+             "n1"],
         ]  # fmt: skip
     missing = str(box.root / "no-such-folder" / "ca.pem")
-    for ca in ("/dev/null", str(box.victim), str(box.victim / "precious.txt"), missing):
+    for ca in (str(box.victim), str(box.victim / "precious.txt"), missing):
         cases.append(["--tls-ca-cert", ca, "create", "-d", "none", "--url", URL, "n1"])
     # 4. templates
     for template in TEMPLATES:
