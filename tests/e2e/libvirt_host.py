@@ -152,6 +152,7 @@ def start() -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("the tests' libvirtd did not start")
         time.sleep(0.5)
+    _forget_all()  # what an earlier run left in this daemon's state (all of it ours)
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "network.xml"
         xml.write_text(TEST_NETWORK)
@@ -162,13 +163,17 @@ def start() -> None:
 def stop() -> None:
     """Everything in our daemon is ours: its domains, the test network; then the daemons."""
     if SOCKET.exists() and run(["virsh", "-c", URI, "version"], check=False).returncode == 0:
-        for domain in virsh("list", "--all", "--name", check=False).split():
-            virsh("destroy", domain, check=False)
-            virsh("undefine", domain, check=False)
-        virsh("net-destroy", NETWORK, check=False)
-        virsh("net-undefine", NETWORK, check=False)
+        _forget_all()
     stop_daemons()
     run(["ip", "netns", "del", NETNS], check=False)
+
+
+def _forget_all() -> None:
+    for domain in virsh("list", "--all", "--name", check=False).split():
+        virsh("destroy", domain, check=False)
+        virsh("undefine", domain, check=False)
+    virsh("net-destroy", NETWORK, check=False)
+    virsh("net-undefine", NETWORK, check=False)
 
 
 SESSION_USER = "machine-kvm-test"
