@@ -46,6 +46,9 @@ MOUNTS = {
 }
 SOCKET = STATE / "run" / "libvirt-sock"
 URI = f"qemu+unix:///system?socket={SOCKET}"
+# For root, libvirt answers a session URI from the system daemon: this one is ours (the kvm
+# driver gives such a VM user-mode networking, as for any session URI)
+SESSION_URI = f"qemu+unix:///session?socket={SOCKET}"
 # (pid file as the host sees it, a word its process's command line must hold)
 PIDFILES = (
     (STATE / "run" / "libvirtd.pid", "libvirtd"),

@@ -205,7 +205,7 @@ def test_kvm_user_mode_networking(libvirt: None, machine_os: Path, tmp_path: Pat
         "-d",
         "kvm",
         "--kvm-connection-uri",
-        "qemu:///session",
+        libvirt_host.SESSION_URI,
         "--kvm-cpu-count",
         "2",
         "--wait-timeout",

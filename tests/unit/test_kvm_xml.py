@@ -96,3 +96,11 @@ def test_the_reserved_address_of_a_mac() -> None:
     assert xml.pinned_ip(network, "52:54:00:00:00:01") == "10.0.0.9"
     assert xml.pinned_ip(network, "52:54:00:00:00:02".upper()) == "10.0.0.7"
     assert xml.pinned_ip(network, "52:54:00:00:00:03") == ""
+
+
+def test_a_session_uri_is_known_by_its_path_whatever_its_parameters() -> None:
+    from machine_driver_kvm import is_session
+
+    assert is_session("qemu:///session") and is_session("qemu+unix:///session?socket=/s")
+    assert not is_session("qemu:///system")
+    assert not is_session("qemu+unix:///system?socket=/run/session")

@@ -121,7 +121,7 @@ class Driver(BaseDriver):
 
     @property
     def session(self) -> bool:
-        return self.cfg.connectionString.rstrip("/").endswith("/session")
+        return is_session(self.cfg.connectionString)
 
     # --- create -----------------------------------------------------------------------------
 
@@ -396,3 +396,10 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def is_session(uri: str) -> bool:
+    """A session URI (qemu:///session, qemu+unix:///session?socket=...): user-mode networking."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(uri).path.rstrip("/") == "/session"

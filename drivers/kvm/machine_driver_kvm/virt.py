@@ -51,7 +51,9 @@ class Virt:
 
     @property
     def session(self) -> bool:
-        return self.uri.rstrip("/").endswith("/session")
+        from machine_driver_kvm import is_session
+
+        return is_session(self.uri)
 
     # --- storage ----------------------------------------------------------------------------
 
