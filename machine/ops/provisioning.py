@@ -27,6 +27,7 @@ from machine.store import Store
 if TYPE_CHECKING:
     from machine.certstore import ClientFiles
     from machine.engine import EngineConfig
+    from machine.provision.host import Remote
     from machine.provision.run import Outcome
 
 
@@ -185,7 +186,7 @@ def _mark_saved(machine_dir: Path, ep: Endpoint) -> None:
     write_atomic(machine_dir / paths.HOST_SAVED, json.dumps(note) + "\n", PRIVATE_FILE)
 
 
-def _put_back(store: Store, record: HostRecord, driver: Driver, conn: object | None) -> str:
+def _put_back(store: Store, record: HostRecord, driver: Driver, conn: Remote | None) -> str:
     """Restore the host's saved settings (over `conn` if it still works, else a new
     connection); a line for the user saying what happened."""
     from machine import ssh
@@ -197,7 +198,7 @@ def _put_back(store: Store, record: HostRecord, driver: Driver, conn: object | N
         try:
             if conn is None:
                 raise OSError("no connection")
-            restored = restore_host(conn)  # type: ignore[arg-type]
+            restored = restore_host(conn)
         except Exception:  # the connection died with the failure: a new one
             target = ssh_target(store, name, driver.endpoint())
             with ssh.session(target, time.monotonic() + 60) as fresh:
