@@ -8,6 +8,7 @@ written back unchanged. The `Driver` object belongs to the driver and stays a pl
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -121,7 +122,13 @@ def _dump(obj: Any, order: list[str]) -> JSON:
 
 
 def _fields(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls) if f.name != "extra"]
+    return list(_field_types(cls))
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, str]:
+    """Each field's declared type, by name (once per class: `ls` reads thousands of records)."""
+    return {f.name: str(f.type) for f in dataclasses.fields(cls) if f.name != "extra"}
 
 
 def record_to_json(record: HostRecord) -> JSON:
@@ -150,7 +157,7 @@ def _load(cls: type, data: Any, where: str) -> Any:
         data = {}  # rancher writes null options when a custom install script is used
     if not isinstance(data, dict):
         raise ShapeError(f"{where} must be an object")
-    known = _fields(cls)
+    known = _field_types(cls)
     kwargs: dict[str, Any] = {}
     for name in known:
         if name not in data:
@@ -159,14 +166,10 @@ def _load(cls: type, data: Any, where: str) -> Any:
         if name in _NESTED:
             value = _load(_NESTED_TYPES[name], value, f"{where}.{name}")
         else:
-            value = conform(value, _field_type(cls, name), f"{where}.{name}")
+            value = conform(value, known[name], f"{where}.{name}")
         kwargs[name] = value
     extra = {k: v for k, v in data.items() if k not in known}
     return cls(**kwargs, extra=extra)
-
-
-def _field_type(cls: type, name: str) -> str:
-    return str(next(f.type for f in dataclasses.fields(cls) if f.name == name))
 
 
 _NESTED_TYPES: dict[str, type] = {
