@@ -1,5 +1,6 @@
-"""The bad-input corpus (every path in it lies inside the test's own sandbox): well over a thousand command lines a hostile or careless user, a script
-with an unset variable, or a copied store can produce. Every one must end with a message and a
+"""The bad-input corpus: well over a thousand command lines a hostile or careless user, a
+script with an unset variable, or a copied store can produce (every path in it lies inside
+the test's own sandbox). Every one must end with a message and a
 non-zero exit: no Python traceback, no "this is a bug" line from the last-resort handler,
 nothing written outside the store, nothing executed (the canary never appears).
 
