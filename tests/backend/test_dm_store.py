@@ -92,6 +92,36 @@ def test_old_configs_migrate_once_with_a_backup(store: Path) -> None:
     assert v0["HostOptions"]["EngineOptions"]["TlsVerify"] is True
 
 
+def test_ls_migrates_a_config_only_under_the_machines_lock(store: Path) -> None:
+    """A command changing the machine holds its lock: ls leaves the file alone meanwhile
+    (it still shows the machine, read through the migration), and migrates it after."""
+    import os
+
+    from machine.store import Store
+
+    config = store / "machines/dm-v1/config.json"
+    original = config.read_text()
+    held_r, held_w = os.pipe()  # the child says it holds the lock
+    stop_r, stop_w = os.pipe()  # the parent says it may let go
+    pid = os.fork()
+    if pid == 0:  # another process holds dm-v1's lock until told to stop
+        with Store(store).locked("dm-v1"):
+            os.write(held_w, b"x")
+            os.read(stop_r, 1)
+        os._exit(0)
+    try:
+        os.read(held_r, 1)
+        result = run(store, "ls", "-q", "--filter", "driver=generic")
+        assert "dm-v1" in result.stdout.split()
+        assert config.read_text() == original  # not migrated under someone else's lock
+        assert not (store / "machines/dm-v1/config.json.bak").exists()
+    finally:
+        os.write(stop_w, b"x")
+        os.waitpid(pid, 0)
+    run(store, "ls", "-q", "--filter", "driver=generic")
+    assert json.loads(config.read_text())["ConfigVersion"] == 3
+
+
 def test_nothing_else_is_rewritten(store: Path) -> None:
     v3 = [
         p
