@@ -169,26 +169,20 @@ def _printable(value: str) -> bool:
     return value.isprintable()
 
 
-def option_problems(
-    labels: tuple[str, ...] = (),
-    env: tuple[str, ...] = (),
-    flags: tuple[str, ...] = (),
-    storage_driver: str = "",
-    registry_mirrors: tuple[str, ...] = (),
-    install_url: str = "",
-) -> list[str]:
+def option_problems(config: EngineConfig, install_url: str = "") -> list[str]:
     """Why each `--engine-*` value cannot work, found without the host (dockerd would refuse
     them at start, after the host was already changed). Empty when all are fine."""
     out: list[str] = []
-    for label in labels:
+    storage_driver = config.storage_driver
+    for label in config.labels:
         key, eq, value = label.partition("=")
         if not eq or not _LABEL_KEY.fullmatch(key) or not _printable(value):
             out.append(f"--engine-label {label!r}: must be KEY=VALUE (one line)")
-    for entry in env:
+    for entry in config.env:
         key, eq, value = entry.partition("=")
         if not eq or not _ENV_KEY.fullmatch(key) or not _printable(value):
             out.append(f"--engine-env {entry!r}: must be NAME=VALUE (one line)")
-    for flag in flags:
+    for flag in config.arbitrary_flags:
         name, _, value = flag.partition("=")
         if not _FLAG_NAME.fullmatch(name) or not _printable(value):
             out.append(f"--engine-opt {flag!r}: must be flag=value, the flag without dashes")
@@ -196,7 +190,7 @@ def option_problems(
         len(storage_driver) <= 64 and _DRIVER_NAME.fullmatch(storage_driver)
     ):
         out.append(f"--engine-storage-driver {storage_driver!r} is not a storage driver name")
-    for mirror in registry_mirrors:
+    for mirror in config.registry_mirrors:
         if not _URL.fullmatch(mirror):
             out.append(f"--engine-registry-mirror {mirror!r}: give an http(s):// URL")
     if install_url and not _URL.fullmatch(install_url):

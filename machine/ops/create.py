@@ -27,6 +27,7 @@ from machine.journal import FAILED, READY, Journal
 from machine.ops.context import DEFAULT_WAIT, Context, auth_options, finishing
 from machine.ops.provisioning import (
     bootstrap_certs,
+    options_config,
     provision,
     restore_saved_host,
     saved_on_host,
@@ -56,14 +57,7 @@ def check_options(opts: CreateOptions) -> None:
 
     eo = opts.engine
     problems = [f"--wait-timeout {why}"] if (why := seconds_problem(opts.wait_timeout)) else []
-    problems += option_problems(
-        labels=eo.Labels,
-        env=eo.Env,
-        flags=eo.ArbitraryFlags,
-        storage_driver=eo.StorageDriver,
-        registry_mirrors=eo.RegistryMirror,
-        install_url=eo.InstallURL,
-    )
+    problems += option_problems(options_config(eo, opts.driver, 2376), eo.InstallURL)
     problems += [
         f"--engine-insecure-registry: {why}"
         for registry in eo.InsecureRegistry

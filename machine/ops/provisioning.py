@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from machine import paths
 from machine.driver import Driver, Endpoint
 from machine.errors import MachineError, NotSupported
-from machine.host import HostRecord
+from machine.host import EngineOptions, HostRecord
 from machine.journal import Journal
 from machine.ops.context import (
     DEFAULT_WAIT,
@@ -84,12 +84,18 @@ def _expires_soon(cert_pem: bytes) -> bool:
 
 
 def engine_config(record: HostRecord, ep: Endpoint) -> EngineConfig:
+    return options_config(
+        record.HostOptions.EngineOptions, record.DriverName, ep.engine_listen_port or ep.engine_port
+    )
+
+
+def options_config(eo: EngineOptions, driver_name: str, port: int) -> EngineConfig:
+    """The daemon's configuration that a machine's engine options ask for."""
     from machine.engine import EngineConfig
 
-    eo = record.HostOptions.EngineOptions
     return EngineConfig(
-        port=ep.engine_listen_port or ep.engine_port,
-        driver_name=record.DriverName,
+        port=port,
+        driver_name=driver_name,
         labels=eo.Labels,
         insecure_registries=eo.InsecureRegistry,
         registry_mirrors=eo.RegistryMirror,
