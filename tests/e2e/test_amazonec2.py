@@ -36,7 +36,11 @@ def cloud(
             for n in (1, 2):
                 index = next(_next_index)
                 host = TestHost(name=f"mt-ec2-{index}", index=index, variant="docker")
-                host.boot(ssh_key[1])
+                try:
+                    host.boot(ssh_key[1])
+                except BaseException:
+                    host.cleanup()  # a host that did not boot is not in `hosts` yet
+                    raise
                 cidr = f"10.232.{n}.0/28"
                 _, subnet = ec2.subnet(cidr)
                 instance_host = InstanceHost(host, cidr, subnet, ec2)
