@@ -29,3 +29,15 @@ def test_machine_os_not_built(sandbox: Sandbox) -> None:
     assert "machine-os image is not built yet" in result.stderr
     assert "machine image build" in result.stderr
     _nothing_made(sandbox)
+
+
+def test_no_default_network(sandbox: Sandbox) -> None:
+    # libvirt's test driver with a host that has no network at all
+    node = sandbox.root / "node.xml"
+    node.write_text("<node></node>\n")
+    result = sandbox.cli()("create", "dev", check=False, KVM_CONNECTION_URI=f"test://{node}")
+    assert result.returncode == 3, result.stderr
+    assert 'libvirt network "default" does not exist' in result.stderr
+    assert "libvirt-daemon-config-network" in result.stderr
+    assert "--kvm-network docker-machines" in result.stderr
+    _nothing_made(sandbox)

@@ -155,10 +155,16 @@ class Driver(BaseDriver):
         virt = Virt(cfg.connectionString)  # a DriverError says how to start libvirtd
         try:
             if not virt.session and not virt.has_network(cfg.Network):
+                hint = (
+                    "libvirt's default network is missing: install it (Debian and Ubuntu: "
+                    "libvirt-daemon-config-network), or use --kvm-network docker-machines "
+                    "(made when needed)."
+                    if cfg.Network == "default"
+                    else "Create it, or use --kvm-network default (or docker-machines, which "
+                    "is made when needed)."
+                )
                 raise PreCreateCheckFailed(
-                    f'libvirt network "{cfg.Network}" does not exist',
-                    hint="Create it, or use --kvm-network default (or docker-machines, which "
-                    "is made when needed).",
+                    f'libvirt network "{cfg.Network}" does not exist', hint=hint
                 )
         finally:
             virt.close()
