@@ -168,6 +168,7 @@ def rm_cmd(
 def _removal_warnings(ctx: click.Context, names: list[str]) -> list[str]:
     """docker-machine's warning, except for machines whose host is not ours to delete: say
     what stays, and that an engine we configured keeps trusting this store's CA."""
+    from machine.engine import SYSTEMD_DROPIN
     from machine.registry import default_registry
 
     store = store_of(ctx)
@@ -186,18 +187,12 @@ def _removal_warnings(ctx: click.Context, names: list[str]) -> list[str]:
                 f"WARNING: {name} ({cls.name}): only the local reference is deleted. The server "
                 "stays as it is, and its Docker engine keeps listening on TCP with TLS, trusting "
                 "this store's CA, until you remove /etc/docker/{ca,server,server-key}.pem and "
-                f"{engine_dropin()} there."
+                f"{SYSTEMD_DROPIN} there."
             )
         else:
             kept.append(f"WARNING: {name} ({cls.name}): only the local reference is deleted.")
     lines = ["WARNING: This action will delete both local reference and remote instance."]
     return (lines if owned else []) + kept
-
-
-def engine_dropin() -> str:
-    from machine.engine import SYSTEMD_DROPIN
-
-    return SYSTEMD_DROPIN
 
 
 def provision_cmd(
