@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from machine.driver import DEFAULT_ENGINE_PORT
 from machine.errors import EngineUnavailable
 
 
@@ -43,7 +44,7 @@ def host_port(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     if not parts.hostname:
         raise ValueError(f"not an engine URL: {url!r}")
-    return parts.hostname, parts.port or 2376
+    return parts.hostname, parts.port or DEFAULT_ENGINE_PORT
 
 
 def handshake(url: str, files: TLSFiles, timeout: float) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
 from machine.errors import DriverError, NotSupported, PreCreateCheckFailed
 from machine.files import PRIVATE_FILE, write_atomic
@@ -22,6 +23,7 @@ from machine.files import PRIVATE_FILE, write_atomic
 __all__ = [
     "PRIVATE_FILE",
     "BaseConfig",
+    "BootImage",
     "CreateRequest",
     "Driver",
     "DriverError",
@@ -90,15 +92,19 @@ class Features:
     """What a driver can do, as data; the core reads these and never a driver's name."""
 
     provisions_engine: bool = True  # False: a record only (none); no SSH, no provisioning
-    can_start_stop: bool = False  # start, stop and kill are supported
-    can_restart: bool = False
     reboots_over_ssh: bool = False  # restart = reboot the OS over SSH (an existing server)
     fresh_host: bool = False  # boots a new OS: SSH may refuse the key until first boot is done
     makes_ssh_key: bool = False  # the core makes the machine's SSH key pair before create()
     seeds_host_key: bool = False  # the core makes the SSH host key; the driver seeds it, and
     # it is pinned before first contact (no trust on first use)
-    ip_may_change: bool = False  # check the server cert's SANs after start
-    serialize_calls: bool = False  # the backend cannot take concurrent calls (VirtualBox)
+    # The backend cannot take concurrent calls (VBoxManage corrupts its registry): the core
+    # runs every call into the driver under one lock per driver and store, across processes.
+    serialize_calls: bool = False
+    # The disk formats the driver boots, preferred first (qcow2, raw, vmdk, vdi, ova). Not
+    # empty: the core resolves the image the user chose (Driver.image_ref), fetches it and
+    # converts it once to one of these, and hands the local file over in CreateRequest.image.
+    image_formats: tuple[str, ...] = ()
+    direct_boot: bool = False  # can boot a kernel and initrd directly (skipping firmware)
     owns_host: bool = True  # remove deletes the host (a VM, an instance); False: it is the
     # user's (an existing server, an engine elsewhere) and stays
 
@@ -123,6 +129,20 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class BootImage:
+    """What a driver boots: a local disk file in `format`, and for drivers that can boot a
+    kernel directly (Features.direct_boot) the image's kernel, initrd and command line."""
+
+    name: str
+    disk: Path
+    format: str
+    ssh_user: str  # the login user the image's seed sets up (machine-os: docker)
+    kernel: Path | None = None
+    initrd: Path | None = None
+    cmdline: str = ""
+
+
+@dataclass(frozen=True)
 class CreateRequest:
     machine_dir: Path
     ssh_key_path: Path  # the machine's private key (made by the core when makes_ssh_key)
@@ -135,6 +155,7 @@ class CreateRequest:
     deadline: float = 0.0  # time.monotonic() by which create should have an IP (0: none)
     note: Callable[[str], None] = field(default=lambda message: None)  # a line for the user
     store_id: str = ""  # the store's identity, to tag cloud resources with (Store.identity)
+    image: BootImage | None = None  # the disk to boot, in one of Features.image_formats
 
 
 @dataclass(frozen=True)
@@ -149,16 +170,66 @@ class Orphan:
     ref: str = ""  # the driver's own note for removing it (an endpoint, ...); not shown
 
 
-class Driver(abc.ABC):
+if TYPE_CHECKING:  # a default type argument: a bare `Driver` is Driver[BaseConfig]
+    from typing_extensions import TypeVar
+
+    C = TypeVar("C", bound=BaseConfig, default=BaseConfig, covariant=True)
+else:  # at run time the default changes nothing, and typing_extensions need not load
+    from typing import TypeVar
+
+    C = TypeVar("C", bound=BaseConfig, covariant=True)
+
+# what a serialize_calls driver runs under its lock (the only ways into its backend)
+SERIALIZED = ("pre_create_check", "create", "state", "start", "stop", "kill", "restart", "remove")
+DRIVER_LOCK_TIMEOUT = 900.0  # another process's call may be an import of a large disk
+
+
+class Driver(abc.ABC, Generic[C]):
+    """The contract, generic in the driver's config class: `class Driver(BaseDriver[MyConfig])`
+    gives `self.config` its type.
+
+    Start, stop, kill and restart are optional: a driver that overrides them supports them
+    (`supports("start")`); the core never calls one that is not overridden."""
+
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
     Config: ClassVar[type[BaseConfig]] = BaseConfig
     features: ClassVar[Features] = Features()
     help: ClassVar[str] = ""
 
-    def __init__(self, config: BaseConfig, unknown: dict[str, Any] | None = None) -> None:
-        self.config = config
+    def __init__(self, config: C, unknown: dict[str, Any] | None = None) -> None:
+        self.config: C = config
         self.unknown = dict(unknown or {})  # keys of a stored Driver object we do not model
+        # the store this machine is in, set by the core (a record's StorePath may name the
+        # folder of another computer: docker-machine stores are copied around)
+        self.store_root: Path | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.features.serialize_calls:
+            return
+        for method in SERIALIZED:  # its own methods and those it inherits
+            function = getattr(cls, method)
+            if function is getattr(Driver, method, None):
+                continue  # the contract's default ("not supported"): no backend call
+            if not getattr(function, "serialized", False):
+                setattr(cls, method, _serialized(function))
+        batch = cls.__dict__.get("states") or next(
+            (c.__dict__["states"] for c in cls.__mro__ if "states" in c.__dict__), None
+        )
+        if batch is not None and not getattr(batch.__func__, "serialized", False):
+            # setattr: mypy cannot follow a classmethod replaced on the class
+            setattr(cls, "states", classmethod(_serialized_batch(batch.__func__)))  # noqa: B010
+
+    @classmethod
+    def supports(cls, operation: str) -> bool:
+        """Whether the driver implements an optional operation (start, stop, kill, restart)."""
+        return getattr(cls, operation) is not getattr(Driver, operation)
+
+    def call_lock(self) -> Path:
+        """The lock every call of a serialize_calls driver holds: one per driver and store."""
+        root = self.store_root or Path(self.config.StorePath)
+        return root / f".driver-{self.name}.lock"
 
     # --- state as JSON --------------------------------------------------------------------
 
@@ -183,7 +254,7 @@ class Driver(abc.ABC):
         problem = cls.ssh_problem(config)
         if problem:
             raise ShapeError(problem)
-        return cls(config, unknown)
+        return cls(cast(Any, config), unknown)  # cls.Config is the class of cls's C
 
     @classmethod
     def ssh_problem(cls, config: BaseConfig) -> str:
@@ -210,8 +281,13 @@ class Driver(abc.ABC):
 
     # --- the contract ---------------------------------------------------------------------
 
-    def pre_create_check(self) -> None:  # noqa: B027 - optional hook, most drivers need none
+    def pre_create_check(self) -> None:
         """Validate before anything is made or saved; raise PreCreateCheckFailed (exit 3)."""
+
+    def image_ref(self) -> str:
+        """The boot image the user chose (drivers with Features.image_formats): machine-os, a
+        catalog name, a URL (URL#sha256:<hex> pins its digest) or a file."""
+        return "machine-os"
 
     @abc.abstractmethod
     def create(self, request: CreateRequest) -> None:
@@ -248,7 +324,7 @@ class Driver(abc.ABC):
     def remove(self) -> None:
         """Delete what the driver made; something already gone is success."""
 
-    def adopt(self, resources: Sequence[tuple[str, str]]) -> None:  # noqa: B027 - optional
+    def adopt(self, resources: Sequence[tuple[str, str]]) -> None:
         """Resources a create recorded in its journal but never saved in the config (it was
         killed before): take them in, so remove() deletes them too."""
 
@@ -262,6 +338,32 @@ class Driver(abc.ABC):
     @classmethod
     def remove_orphan(cls, orphan: Orphan) -> None:
         raise NotSupported(f"{cls.name} driver does not track orphaned resources")
+
+
+def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
+    from machine.locks import exclusive
+
+    @functools.wraps(method)
+    def call(self: Driver, *args: Any, **kwargs: Any) -> Any:
+        with exclusive(self.call_lock(), DRIVER_LOCK_TIMEOUT):  # reentrant within a thread
+            return method(self, *args, **kwargs)
+
+    call.serialized = True  # type: ignore[attr-defined]
+    return call
+
+
+def _serialized_batch(method: Callable[..., Any]) -> Callable[..., Any]:
+    from machine.locks import exclusive
+
+    @functools.wraps(method)
+    def call(cls: type[Driver], drivers: Sequence[Driver]) -> Any:
+        if not drivers:
+            return method(cls, drivers)
+        with exclusive(drivers[0].call_lock(), DRIVER_LOCK_TIMEOUT):
+            return method(cls, drivers)
+
+    call.serialized = True  # type: ignore[attr-defined]
+    return call
 
 
 def create_flags(config_class: type[BaseConfig]) -> list[tuple[dataclasses.Field[Any], FlagSpec]]:

@@ -179,3 +179,11 @@ class CertificateProblem(MachineError):
 
 class CreateFailed(MachineError):
     """A create step failed; the message names the step and what was rolled back."""
+
+
+class ImageError(MachineError):
+    """A boot image cannot be found, fetched, built or converted."""
+
+
+class Interrupted(ImageError):
+    """A download stopped before its end; what arrived is kept and continued next time."""

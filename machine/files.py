@@ -95,3 +95,16 @@ def os_reason(exc: OSError) -> str:
     if isinstance(exc, UnreadableFile):
         return str(exc)
     return exc.strerror or str(exc) or type(exc).__name__
+
+
+def copy_sparse(src: Path, dest: Path, chunk: int = 1 << 20) -> None:
+    """Copy `src` to `dest`, leaving runs of zeros as holes (a raw disk image stays as small on
+    disk as its data)."""
+    zero = bytes(chunk)
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        while block := fin.read(chunk):
+            if block == zero[: len(block)]:
+                fout.seek(len(block), os.SEEK_CUR)
+            else:
+                fout.write(block)
+        fout.truncate()

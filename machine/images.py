@@ -20,12 +20,13 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from machine.errors import MachineError
+from machine.driver import BootImage
+from machine.errors import ImageError, Interrupted
 from machine.files import PUBLIC_FILE, ensure_dir, write_atomic
 from machine.locks import exclusive
 
@@ -34,14 +35,6 @@ CHUNK = 1 << 20
 DOWNLOAD_LOCK_TIMEOUT = 3600.0  # another create may be fetching a multi-GB image
 
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
-
-
-class ImageError(MachineError):
-    pass
-
-
-class Interrupted(ImageError):
-    """A download stopped before its end; what arrived is kept and continued next time."""
 
 
 @dataclass(frozen=True)
@@ -76,25 +69,24 @@ class Source:
 
 
 @dataclass(frozen=True)
-class BootImage:
-    """What a driver boots: a disk, and for images without a bootloader a kernel and initrd."""
-
-    name: str
-    disk: Path
-    format: str
-    ssh_user: str
-    kernel: Path | None = None
-    initrd: Path | None = None
-    cmdline: str = ""
-
-
-@dataclass(frozen=True)
 class CatalogEntry:
     name: str
     description: str
     ssh_user: str
-    drivers: tuple[str, ...]
-    sources: dict[str, Source] = field(default_factory=dict)  # by architecture
+    # by architecture, what the publisher offers: one Source per format (qcow2, ova, vhd...)
+    offers: dict[str, tuple[Source, ...]] = field(default_factory=dict)
+
+    def pick(self, arch: str, formats: Sequence[str]) -> Source:
+        """The offer in the first of `formats` there is one in; else the first offer (the
+        core converts it)."""
+        offers = self.offers.get(arch, ())
+        if not offers:
+            raise ImageError(f'image "{self.name}" has no build for {arch}')
+        for fmt in formats:
+            for offer in offers:
+                if offer.format == fmt:
+                    return offer
+        return offers[0]
 
 
 def machine_arch() -> str:
@@ -106,14 +98,36 @@ def catalog(path: Path = CATALOG) -> dict[str, CatalogEntry]:
     data = json.loads(path.read_text())
     out = {}
     for name, entry in data["images"].items():
-        sources = {
-            arch: Source(s["url"], Digest.parse(s["digest"]), s.get("format", "qcow2"))
-            for arch, s in entry["arch"].items()
+        offers = {
+            arch: tuple(Source(o["url"], Digest.parse(o["digest"]), o["format"]) for o in listed)
+            for arch, listed in entry["arch"].items()
         }
-        out[name] = CatalogEntry(
-            name, entry["description"], entry["ssh_user"], tuple(entry["drivers"]), sources
-        )
+        out[name] = CatalogEntry(name, entry["description"], entry["ssh_user"], offers)
     return out
+
+
+def sniff_format(path: Path) -> str:
+    """A disk image's format from its first bytes (no qemu-img needed): qcow2, vmdk, vdi, vhd,
+    ova (a tar), else raw."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        tail = b""
+        if size >= 512:
+            f.seek(size - 512)
+            tail = f.read(512)
+    if head.startswith(b"QFI\xfb"):
+        return "qcow2"
+    if head.startswith(b"KDMV") or head.startswith(b"# Disk DescriptorFile"):
+        return "vmdk"
+    if head[0x40:0x44] == b"\x7f\x10\xda\xbe":  # VDI's signature, little-endian
+        return "vdi"
+    if head.startswith(b"conectix") or tail.startswith(b"conectix"):
+        return "vhd"
+    if head[257:262] == b"ustar":
+        return "ova"
+    return "raw"
 
 
 # --- the cache -------------------------------------------------------------------------------
@@ -191,6 +205,15 @@ class Cache:
         blob = self._import_undigested(Source(str(src)), None)
         return Digest("sha256", blob.name.split("-", 1)[1])
 
+    def adopt(self, made: Path) -> Digest:
+        """Move a file made inside the blobs folder into the cache (no copy: a raw disk is
+        gigabytes, and sparse)."""
+        digest = file_digest(made, "sha256")
+        os.chmod(made, PUBLIC_FILE)
+        os.replace(made, self.blob(digest))
+        self._remember(self.blob(digest), digest)
+        return digest
+
     # --- integrity --------------------------------------------------------------------------
 
     def intact(self, path: Path, digest: Digest) -> bool:
@@ -255,29 +278,110 @@ class Cache:
         return True
 
     def prune(self) -> None:
-        """Delete the blobs no named image uses."""
+        """Delete the blobs no named image uses (nor a conversion of one)."""
         used = {str(v) for n in self.names() for v in (self.manifest(n) or {}).values()}
+        conversions = self._conversions()
+        for source in list(used):
+            used.update(conversions.get(source, {}).values())
+        if any(source not in used for source in conversions):
+            with exclusive(self.blobs / ".conversions.lock", 30):
+                kept = {k: v for k, v in self._conversions().items() if k in used}
+                write_atomic(
+                    self._conversions_path(), json.dumps(kept, indent=1) + "\n", PUBLIC_FILE
+                )
         for blob in self.blobs.glob("sha*-*"):
             if blob.name.replace("-", ":", 1) not in used:
                 blob.unlink(missing_ok=True)
 
-    def resolve(self, ref: str, driver: str, progress: Progress | None = None) -> BootImage:
-        """A boot image from a name (machine-os, a catalog name), a URL or a local path."""
-        built = self.manifest(ref)
-        if built is not None and "disk" in built:
-            return self._from_manifest(ref, built)
+    # --- conversions ------------------------------------------------------------------------
+
+    def export(self, image: BootImage, fmt: str, hardware_name: str = "") -> Path:
+        """`image`'s disk in format `fmt` (imageformats.FORMATS), converted once: the result is
+        a blob named in cache/blobs/.conversions.json by its source's digest and the format."""
+        from machine import imageformats
+
+        imageformats.check_format(fmt)
+        source = str(Digest.parse(image.disk.name.replace("-", ":", 1)))
+        name = hardware_name or image.name
+        key = fmt if fmt != "ova" else f"ova-v{imageformats.OVF_VERSION}-{name}"
+        if fmt == image.format:
+            return image.disk
+        found = self._converted(source, key)
+        if found is not None:
+            return found
+        with exclusive(self.blobs / f".{image.disk.name}-{key}.lock", DOWNLOAD_LOCK_TIMEOUT):
+            found = self._converted(source, key)
+            if found is not None:
+                return found  # another process converted it while we waited
+            tmp = self.blobs / f".convert-{os.getpid()}-{time.monotonic_ns()}"
+            tmp.mkdir(mode=0o700)
+            try:
+                out = tmp / f"out.{fmt}"
+                if fmt == "ova":  # around the stream vmdk, itself converted once
+                    vmdk = self.export(image, "vmdk")
+                    hardware = imageformats.Hardware(name=name)
+                    imageformats.write_ova(
+                        vmdk, imageformats.virtual_size(image.disk), hardware, out
+                    )
+                else:
+                    imageformats.convert_disk(image.disk, fmt, out)
+                digest = self.adopt(out)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            with exclusive(self.blobs / ".conversions.lock", 30):
+                conversions = self._conversions()
+                conversions.setdefault(source, {})[key] = str(digest)
+                write_atomic(
+                    self._conversions_path(), json.dumps(conversions, indent=1) + "\n", PUBLIC_FILE
+                )
+            return self.blob(digest)
+
+    def _conversions_path(self) -> Path:
+        return self.blobs / ".conversions.json"
+
+    def _conversions(self) -> dict[str, dict[str, str]]:
+        try:
+            data = json.loads(self._conversions_path().read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {
+            k: {f: d for f, d in v.items() if isinstance(d, str)}
+            for k, v in data.items()
+            if isinstance(v, dict)
+        }
+
+    def _converted(self, source: str, key: str) -> Path | None:
+        target = self._conversions().get(source, {}).get(key)
+        if target is None:
+            return None
+        try:
+            digest = Digest.parse(target)
+        except ImageError:
+            return None
+        path = self.blob(digest)
+        return path if self.intact(path, digest) else None
+
+    def resolve(
+        self, ref: str, formats: Sequence[str] = (), progress: Progress | None = None
+    ) -> BootImage:
+        """A boot image from a name (machine-os, a catalog name), a URL or a local path; of a
+        catalog entry, the offer in the first of `formats` it has (else its first offer)."""
         entries = catalog()
         if ref in entries:
             entry = entries[ref]
-            if driver not in entry.drivers:
-                raise ImageError(f'image "{ref}" cannot be booted by the {driver} driver')
-            source = entry.sources.get(machine_arch())
-            if source is None:
-                raise ImageError(f'image "{ref}" has no build for {machine_arch()}')
+            arch = machine_arch()
+            source = entry.pick(arch, formats)
+            # the first offer is cached under the entry's name, others under name.format
+            key = ref if source == entry.offers[arch][0] else f"{ref}.{source.format}"
+            cached = self.manifest(key)
+            if cached is not None and "disk" in cached:
+                return self._from_manifest(ref, cached, key)
             disk = self.fetch(source, progress)
             assert source.digest is not None
             self.save_manifest(
-                ref,
+                key,
                 {
                     "name": ref,
                     "disk": str(source.digest),
@@ -287,11 +391,14 @@ class Cache:
                 },
             )
             return BootImage(ref, disk, source.format, entry.ssh_user)
+        built = self.manifest(ref)
+        if built is not None and "disk" in built:
+            return self._from_manifest(ref, built)
         if ref == "machine-os":
             raise ImageError(
                 "the machine-os image is not built yet",
                 hint="Build it once with `machine image build` (needs root and mmdebstrap), "
-                "or pass --kvm-image with a cloud image name, URL or file.",
+                "or choose a cloud image name, URL or file with the driver's image flag.",
             )
         if "://" in ref or os.path.exists(ref):
             digest = None
@@ -300,20 +407,29 @@ class Cache:
                 digest = Digest.parse(pinned)
             disk = self.fetch(Source(ref, digest), progress)
             return BootImage(
-                os.path.basename(urllib.parse.urlsplit(ref).path) or ref, disk, "qcow2", "docker"
+                os.path.basename(urllib.parse.urlsplit(ref).path) or ref,
+                disk,
+                sniff_format(disk),
+                "docker",
             )
         raise ImageError(
             f'unknown image "{ref}"',
             hint=f"Use machine-os, one of {', '.join(sorted(entries))}, a URL or a file path.",
         )
 
-    def _from_manifest(self, name: str, manifest: dict[str, Any]) -> BootImage:
-        def part(key: str) -> Path:
-            digest = Digest.parse(manifest[key])
+    def _from_manifest(self, name: str, manifest: dict[str, Any], key: str = "") -> BootImage:
+        def part(field: str) -> Path:
+            digest = Digest.parse(manifest[field])
             path = self.blob(digest)
             if not self.intact(path, digest):
+                if "source" in manifest:  # fetched: fetch it again (the next create would)
+                    self.remove(key or name)
+                    raise ImageError(
+                        f"the cached {name} image is damaged or missing ({field})",
+                        hint="It was dropped from the cache: run the command again to fetch it.",
+                    )
                 raise ImageError(
-                    f"the cached {name} image is damaged or missing ({key})",
+                    f"the cached {name} image is damaged or missing ({field})",
                     hint=f"Build it again with `machine image build {name}`.",
                 )
             return path

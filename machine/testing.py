@@ -65,36 +65,31 @@ class FakeConfig(BaseConfig):
     Fail: str = ""  # a step name to fail at: "pre-create", "create", "remove"
 
 
-class FakeDriver(BaseDriver):
+class FakeDriver(BaseDriver[FakeConfig]):
     """Keeps its "machine" in the config itself; state follows start/stop/kill."""
 
     name = "fake"
     Config = FakeConfig
-    features = Features(provisions_engine=False, can_start_stop=True, can_restart=True)
+    features = Features(provisions_engine=False)
     removed: list[str] = []  # noqa: RUF012 - shared on purpose: tests read what was removed
 
-    @property
-    def cfg(self) -> FakeConfig:
-        assert isinstance(self.config, FakeConfig)
-        return self.config
-
     def pre_create_check(self) -> None:
-        if self.cfg.Fail == "pre-create":
+        if self.config.Fail == "pre-create":
             from machine.driver import PreCreateCheckFailed
 
             raise PreCreateCheckFailed("fake pre-create failure")
 
     def create(self, request: CreateRequest) -> None:
-        request.record("fake-vm", self.cfg.MachineName)
-        if self.cfg.Fail == "create":
+        request.record("fake-vm", self.config.MachineName)
+        if self.config.Fail == "create":
             from machine.driver import DriverError
 
             raise DriverError("fake create failure")
-        self.cfg.IPAddress = "192.0.2.10"
+        self.config.IPAddress = "192.0.2.10"
         self.unknown["Power"] = "on"
 
     def endpoint(self) -> Endpoint:
-        return Endpoint(self.cfg.IPAddress, self.cfg.IPAddress, 22, "root", "")
+        return Endpoint(self.config.IPAddress, self.config.IPAddress, 22, "root", "")
 
     def state(self) -> State:
         return State.RUNNING if self.unknown.get("Power") == "on" else State.STOPPED
@@ -112,8 +107,8 @@ class FakeDriver(BaseDriver):
         self.unknown["Power"] = "on"
 
     def remove(self) -> None:
-        if self.cfg.Fail == "remove":
+        if self.config.Fail == "remove":
             from machine.driver import DriverError
 
             raise DriverError("fake remove failure")
-        FakeDriver.removed.append(self.cfg.MachineName)
+        FakeDriver.removed.append(self.config.MachineName)

@@ -1,4 +1,4 @@
-"""`machine image build|ls|rm|pull`: the boot images in the store's cache."""
+"""`machine image build|export|ls|rm|pull`: the boot images in the store's cache."""
 
 from __future__ import annotations
 
@@ -47,8 +47,45 @@ def pull_cmd(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None
     from machine.images import progress_bar
 
     cache = _cache(ctx)
-    image = cache.resolve(name, "kvm", progress_bar(f"Downloading {name}"))
+    image = cache.resolve(name, (), progress_bar(f"Downloading {name}"))
     print(f"{image.name} {image.disk}")
+
+
+@app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="machine-os, a catalog name, a URL or a file")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="qcow2, raw, vmdk (streamOptimized), vdi or ova")
+    ],
+    output: Annotated[str, typer.Option("--output", "-o", help="The file to write")],
+) -> None:
+    """Write an image in a hypervisor's native format (converted once, then cached)."""
+    import os
+    from pathlib import Path
+
+    from machine import imageformats
+    from machine.files import PUBLIC_FILE, copy_sparse
+    from machine.images import progress_bar
+
+    imageformats.check_format(fmt)
+    dest = Path(output)
+    if dest.is_dir():
+        raise errors.UsageError(f"Error: {output} is a folder; name the file to write")
+    if not dest.parent.is_dir():
+        raise errors.UsageError(f"Error: the folder of {output} does not exist")
+    cache = _cache(ctx)
+    image = cache.resolve(name, (fmt,), progress_bar(f"Downloading {name}"))
+    print(f"Converting {image.name} to {fmt}...", file=sys.stderr)
+    blob = cache.export(image, fmt)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
+    try:
+        copy_sparse(blob, tmp)
+        os.chmod(tmp, PUBLIC_FILE)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(str(dest))
 
 
 @app.command("ls")

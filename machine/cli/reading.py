@@ -95,6 +95,7 @@ def _url_for_env(ctx: click.Context, store: Store, name: str, prefix: str) -> tu
 
     record = store.load(name)
     driver = default_registry().driver(record, str(store.config_path(name)))
+    driver.store_root = store.root
     url = driver.url()
     if not url:
         raise errors.HostNotRunning(name)

@@ -54,7 +54,9 @@ def auth_options(
 
 
 def driver_for(ctx: Context, record: HostRecord) -> Driver:
-    return ctx.registry.driver(record, str(ctx.store.config_path(record.Name)))
+    driver = ctx.registry.driver(record, str(ctx.store.config_path(record.Name)))
+    driver.store_root = ctx.store.root
+    return driver
 
 
 def load(ctx: Context, name: str) -> tuple[HostRecord, Driver]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from machine import paths
-from machine.driver import CreateRequest, Driver
+from machine.driver import DEFAULT_ENGINE_PORT, BootImage, CreateRequest, Driver
 from machine.errors import (
     CreateFailed,
     HostAlreadyExists,
@@ -24,6 +24,7 @@ from machine.errors import (
 )
 from machine.host import EngineOptions, HostOptions, HostRecord
 from machine.journal import FAILED, READY, Journal
+from machine.ops.bootimage import boot_image
 from machine.ops.context import DEFAULT_WAIT, Context, auth_options, finishing
 from machine.ops.provisioning import (
     bootstrap_certs,
@@ -57,7 +58,7 @@ def check_options(opts: CreateOptions) -> None:
 
     eo = opts.engine
     problems = [f"--wait-timeout {why}"] if (why := seconds_problem(opts.wait_timeout)) else []
-    problems += option_problems(options_config(eo, opts.driver, 2376), eo.InstallURL)
+    problems += option_problems(options_config(eo, opts.driver, DEFAULT_ENGINE_PORT), eo.InstallURL)
     problems += [
         f"--engine-insecure-registry: {why}"
         for registry in eo.InsecureRegistry
@@ -75,6 +76,7 @@ def create(ctx: Context, opts: CreateOptions) -> HostRecord:
     store = ctx.store
     config = cls.Config(**opts.driver_values, MachineName=opts.name, StorePath=str(store.root))
     driver = cls(config)
+    driver.store_root = store.root
     progress = ctx.progress
 
     if store.config_path(opts.name).exists():
@@ -86,6 +88,9 @@ def create(ctx: Context, opts: CreateOptions) -> HostRecord:
         progress.phase("Running pre-create checks...")
         try:
             driver.pre_create_check()
+            # the image is fetched (or converted) now, as docker-machine fetched its ISO here:
+            # a failure makes nothing
+            image = boot_image(ctx, driver)
         except PreCreateCheckFailed:
             raise
         except MachineError as exc:
@@ -105,7 +110,7 @@ def create(ctx: Context, opts: CreateOptions) -> HostRecord:
         )
         store.save(record)
         try:
-            record = _create_steps(ctx, opts, driver, record, journal)
+            record = _create_steps(ctx, opts, driver, record, journal, image)
         except BaseException as exc:  # Ctrl-C included: never leave half a machine behind
             progress.finish()
             raise _rollback(ctx, opts, driver, journal, exc) from exc
@@ -132,7 +137,12 @@ def _claim_unfinished(store: Store, name: str) -> None:
 
 
 def _create_steps(
-    ctx: Context, opts: CreateOptions, driver: Driver, record: HostRecord, journal: Journal
+    ctx: Context,
+    opts: CreateOptions,
+    driver: Driver,
+    record: HostRecord,
+    journal: Journal,
+    image: BootImage | None,
 ) -> HostRecord:
     store, progress = ctx.store, ctx.progress
     mdir = store.machine_dir(opts.name)
@@ -158,13 +168,14 @@ def _create_steps(
             machine_dir=mdir,
             ssh_key_path=key_path,
             ssh_public_key=public_key,
-            engine_port=2376,
+            engine_port=DEFAULT_ENGINE_PORT,
             record=journal.record,
             host_key_private=host_private,
             host_key_public=host_public,
             deadline=deadline,
             note=progress.note,
             store_id=store.identity(),
+            image=image,
         )
     )
     record = record.with_driver(driver.to_json())

@@ -41,8 +41,7 @@ def start(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> None:
     with ctx.store.locked(name), finishing(ctx.progress):
         record, driver = load(ctx, name)
         ctx.progress.phase(f'Starting "{name}"...')
-        if not driver.features.can_start_stop:
-            driver.start()  # the driver's own "does not support" error, before any query
+        _require(driver, "start")  # before any query of the backend
         if driver.state() is State.RUNNING:
             raise StateError(f'Machine "{name}" is already running.')
         driver.start()
@@ -65,8 +64,7 @@ def _power_off(ctx: Context, name: str, wait_timeout: float, kill: bool) -> None
     with ctx.store.locked(name), finishing(ctx.progress):
         record, driver = load(ctx, name)
         ctx.progress.phase(f'{"Killing" if kill else "Stopping"} "{name}"...')
-        if not driver.features.can_start_stop:
-            (driver.kill if kill else driver.stop)()  # the driver's "does not support" error
+        _require(driver, "kill" if kill else "stop")
         if driver.state() is State.STOPPED:
             raise StateError(f'Machine "{name}" is already stopped.')
         (driver.kill if kill else driver.stop)()
@@ -80,8 +78,10 @@ def restart(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> None
     with ctx.store.locked(name), finishing(ctx.progress):
         record, driver = load(ctx, name)
         ctx.progress.phase(f'Restarting "{name}"...')
+        if not driver.features.reboots_over_ssh:
+            _require(driver, "restart")
         state = driver.state()
-        if state is State.STOPPED:
+        if state is State.STOPPED and driver.supports("start"):
             driver.start()
         elif driver.features.reboots_over_ssh:
             _reboot_over_ssh(ctx, record, driver, deadline)
@@ -90,6 +90,11 @@ def restart(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> None
         _wait_for_state(driver, State.RUNNING, deadline, name)
         record = set_driver_state(ctx, record, driver)
         _after_boot(ctx, record, driver, deadline)
+
+
+def _require(driver: Driver, operation: str) -> None:
+    if not driver.supports(operation):
+        raise NotSupported(f"{driver.name} driver does not support {operation}")
 
 
 def _wait_for_state(driver: Driver, wanted: State, deadline: float, name: str) -> None:
@@ -165,7 +170,7 @@ def upgrade(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> str:
         record, driver = load(ctx, name)
         if not driver.features.provisions_engine:
             raise NotSupported(f'Machine "{name}" ({record.DriverName}) has no engine to upgrade')
-        if driver.state() is State.STOPPED and driver.features.can_start_stop:
+        if driver.state() is State.STOPPED and driver.supports("start"):
             driver.start()
             _wait_for_state(driver, State.RUNNING, deadline, name)
         ep = driver.endpoint()

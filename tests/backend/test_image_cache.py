@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from machine.images import Cache, Digest, ImageError, Source
+from machine.errors import ImageError
+from machine.images import Cache, Digest, Source
 
 pytestmark = pytest.mark.backend
 
@@ -119,11 +120,11 @@ def test_named_images_and_removal(tmp_path: Path) -> None:
         "machine-os",
         {"disk": str(digest), "kernel": str(digest), "initrd": str(digest), "ssh_user": "docker"},
     )
-    image = cache.resolve("machine-os", "kvm")
+    image = cache.resolve("machine-os")
     assert image.kernel == cache.blob(digest) and image.ssh_user == "docker"
     assert cache.names() == ["machine-os"]
     assert cache.remove("machine-os")
     assert not cache.blob(digest).exists()
     with pytest.raises(ImageError) as info:
-        cache.resolve("machine-os", "kvm")
+        cache.resolve("machine-os")
     assert "machine image build" in info.value.hint

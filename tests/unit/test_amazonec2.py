@@ -166,7 +166,7 @@ def test_a_killed_creates_resources_are_adopted() -> None:
             ("instance", "i-9"),
         ]
     )
-    cfg = driver.cfg
+    cfg = driver.config
     assert (cfg.KeyName, cfg.ExistingKey, cfg.InstanceId, cfg.ClientToken) == (
         "m",
         False,
@@ -277,7 +277,7 @@ def test_a_retried_launch_carries_the_same_client_token(
 
     stub, call, sleeps = ec2
     driver = _driver(call, monkeypatch, AMI="ami-1", SubnetId="subnet-1", KeyName="m")
-    driver.cfg.ClientToken = "machine-token-1"
+    driver.config.ClientToken = "machine-token-1"
     launch = {
         **driver._launch_spec(),
         "MinCount": 1,

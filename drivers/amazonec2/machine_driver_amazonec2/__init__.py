@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from machine.driver import (
+    DEFAULT_ENGINE_PORT,
     PRIVATE_FILE,
     BaseConfig,
     CreateRequest,
@@ -46,7 +47,6 @@ TAG_STORE = "machine:store"  # the store's identity: what `orphans` looks for
 TAG_NAME = "machine:name"
 USER_DATA_LIMIT = 16384  # bytes, EC2's limit before base64
 ADDRESS_WAIT = 300.0  # seconds for running + an address, when the core gave no deadline
-ENGINE_PORT = 2376
 GONE = frozenset({"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"})
 STATES = {
     "pending": State.STARTING,
@@ -204,29 +204,22 @@ class EC2Config(BaseConfig):
     PrivateIPAddress: str = ""
     SpotInstanceRequestId: str = ""
     ClientToken: str = ""
+    EnginePort: int = DEFAULT_ENGINE_PORT  # opened in the security group; clients reach it
 
 
 SECRET_FIELDS = ("AccessKey", "SecretKey", "SessionToken")
 
 
-class Driver(BaseDriver):
+class Driver(BaseDriver[EC2Config]):
     name = "amazonec2"
     Config = EC2Config
     features = Features(
         provisions_engine=True,
-        can_start_stop=True,
-        can_restart=True,
         fresh_host=True,
         makes_ssh_key=True,
         seeds_host_key=True,
-        ip_may_change=True,  # a stopped instance comes back with another public address
     )
     help = "Amazon EC2 instances"
-
-    @property
-    def cfg(self) -> EC2Config:
-        assert isinstance(self.config, EC2Config)
-        return self.config
 
     def to_json(self) -> dict[str, Any]:
         # Credentials stay out of the store: a config from docker-machine that holds them still
@@ -241,7 +234,7 @@ class Driver(BaseDriver):
     def _target(self) -> Any:
         from machine_driver_amazonec2.api import Target
 
-        cfg = self.cfg
+        cfg = self.config
         return Target(
             region=cfg.Region,
             endpoint=cfg.Endpoint,
@@ -254,7 +247,7 @@ class Driver(BaseDriver):
     def _ec2(self, service: str = "ec2") -> Any:
         from machine_driver_amazonec2.api import RetryPolicy, client
 
-        return client(self._target(), service, RetryPolicy(retries=max(0, self.cfg.RetryCount)))
+        return client(self._target(), service, RetryPolicy(retries=max(0, self.config.RetryCount)))
 
     # --- create -------------------------------------------------------------------------------
 
@@ -262,7 +255,7 @@ class Driver(BaseDriver):
         from machine_driver_amazonec2 import ami, groups
         from machine_driver_amazonec2.api import known_regions
 
-        cfg = self.cfg
+        cfg = self.config
         if len(cfg.Region) > 63 or not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", cfg.Region):
             raise PreCreateCheckFailed(f"Invalid region specified: {cfg.Region!r}")
         for option, value, low, high in (
@@ -326,7 +319,7 @@ class Driver(BaseDriver):
     def _check_key_pair(self, ec2: Any) -> None:
         from machine_driver_amazonec2.api import ApiError
 
-        cfg = self.cfg
+        cfg = self.config
         name = cfg.KeyName or cfg.MachineName
         try:
             ec2("DescribeKeyPairs", KeyNames=[name])
@@ -347,7 +340,7 @@ class Driver(BaseDriver):
 
     def _resolve_network(self, ec2: Any) -> None:
         """VPC and subnet as docker-machine found them: the default VPC, the zone's subnet."""
-        cfg = self.cfg
+        cfg = self.config
         if cfg.SubnetId:
             subnets = ec2("DescribeSubnets", SubnetIds=[cfg.SubnetId]).get("Subnets", [])
             if not subnets:
@@ -387,7 +380,7 @@ class Driver(BaseDriver):
         from machine_driver_amazonec2 import groups
         from machine_driver_amazonec2.api import ApiError
 
-        cfg = self.cfg
+        cfg = self.config
         ec2 = self._ec2()
         deadline = request.deadline or time.monotonic() + ADDRESS_WAIT
         public_key = self._ssh_key(request)
@@ -410,7 +403,8 @@ class Driver(BaseDriver):
             cfg.CreatedSecurityGroupIds = (*cfg.CreatedSecurityGroupIds, group_id)
             request.record("security-group", group_id)
 
-        ports = [groups.Port(cfg.SSHPort), groups.Port(request.engine_port)]
+        cfg.EnginePort = request.engine_port
+        ports = [groups.Port(cfg.SSHPort), groups.Port(cfg.EnginePort)]
         ports += [groups.Port.parse(p) for p in cfg.OpenPorts]
         cidrs = list(cfg.AllowedCidrs) or ["0.0.0.0/0"]
         group_tags = [t for t in tags if t["Key"] != TAG_NAME]  # groups are shared
@@ -447,7 +441,7 @@ class Driver(BaseDriver):
 
     def _ssh_key(self, request: CreateRequest) -> str:
         """The public key for the key pair; a user's own key replaces the one the core made."""
-        cfg = self.cfg
+        cfg = self.config
         cfg.SSHKeyPath = str(request.ssh_key_path)
         if not cfg.SSHPrivateKeyPath:
             return request.ssh_public_key
@@ -459,17 +453,17 @@ class Driver(BaseDriver):
         return public
 
     def _tags(self, store_id: str) -> list[dict[str, str]]:
-        tags = [{"Key": "Name", "Value": self.cfg.MachineName}]
+        tags = [{"Key": "Name", "Value": self.config.MachineName}]
         if store_id:
             tags.append({"Key": TAG_STORE, "Value": store_id})
-        tags.append({"Key": TAG_NAME, "Value": self.cfg.MachineName})
-        tags += [{"Key": k, "Value": v} for k, v in _tag_pairs(self.cfg.Tags)]
+        tags.append({"Key": TAG_NAME, "Value": self.config.MachineName})
+        tags += [{"Key": k, "Value": v} for k, v in _tag_pairs(self.config.Tags)]
         return tags
 
     def _user_data(self, request: CreateRequest, login_key: str) -> bytes:
         from machine import seed
 
-        cfg = self.cfg
+        cfg = self.config
         extra = Path(cfg.UserDataFile).expanduser().read_text() if cfg.UserDataFile else ""
         data = seed.files(
             seed.Seed(
@@ -490,7 +484,7 @@ class Driver(BaseDriver):
         return data
 
     def _launch_spec(self) -> dict[str, Any]:
-        cfg = self.cfg
+        cfg = self.config
         ebs: dict[str, Any] = {
             "VolumeSize": cfg.RootSize,
             "VolumeType": cfg.VolumeType,
@@ -528,7 +522,7 @@ class Driver(BaseDriver):
         """One RunInstances, spot or not: the client token makes it idempotent, and tags, IMDS
         options and the network interface apply at launch (a spot market option rather than
         docker-machine's RequestSpotInstances, which did none of that)."""
-        cfg = self.cfg
+        cfg = self.config
         params = self._launch_spec()
         tag_specs = [
             {"ResourceType": "instance", "Tags": tags},
@@ -562,7 +556,7 @@ class Driver(BaseDriver):
             request.record("spot-request", cfg.SpotInstanceRequestId)
 
     def _wait_for_address(self, ec2: Any, deadline: float) -> None:
-        cfg = self.cfg
+        cfg = self.config
         while True:
             instance = self._describe(ec2)
             state = (instance or {}).get("State", {}).get("Name", "")
@@ -592,7 +586,7 @@ class Driver(BaseDriver):
         try:
             answer = ec2(
                 "DescribeInstances",
-                InstanceIds=[self.cfg.InstanceId],
+                InstanceIds=[self.config.InstanceId],
                 retry_codes=frozenset({"InvalidInstanceID.NotFound"}) if just_made else frozenset(),
             )
         except ApiError as exc:
@@ -607,18 +601,18 @@ class Driver(BaseDriver):
     # --- the machine ------------------------------------------------------------------------
 
     def endpoint(self) -> Endpoint:
-        cfg = self.cfg
+        cfg = self.config
         return Endpoint(
             cfg.IPAddress,
             cfg.IPAddress,
             cfg.SSHPort or 22,
             cfg.SSHUser,
             cfg.SSHKeyPath,
-            ENGINE_PORT,
+            cfg.EnginePort,
         )
 
     def url(self) -> str:
-        return self.endpoint().docker_url if self.cfg.IPAddress else ""
+        return self.endpoint().docker_url if self.config.IPAddress else ""
 
     def state(self) -> State:
         return self.states([self])[0]
@@ -631,14 +625,14 @@ class Driver(BaseDriver):
         by_target: dict[Any, list[tuple[int, Driver]]] = {}
         for i, d in enumerate(drivers):
             assert isinstance(d, Driver)
-            if not d.cfg.InstanceId:
+            if not d.config.InstanceId:
                 out[i] = State.NONE  # a create that never got as far as an instance
                 continue
             by_target.setdefault(d._target(), []).append((i, d))
         for group in by_target.values():
             ec2 = group[0][1]._ec2()
             found: dict[str, str] = {}
-            ids = [d.cfg.InstanceId for _, d in group]
+            ids = [d.config.InstanceId for _, d in group]
             for start in range(0, len(ids), 200):  # EC2 takes up to 200 values per filter
                 chunk = ids[start : start + 200]
                 for reservation in ec2.pages(
@@ -649,28 +643,28 @@ class Driver(BaseDriver):
                     for instance in reservation.get("Instances", []):
                         found[instance["InstanceId"]] = instance["State"]["Name"]
             for i, d in group:
-                name = found.get(d.cfg.InstanceId)
+                name = found.get(d.config.InstanceId)
                 out[i] = STATES.get(name, State.NONE) if name else State.NOT_FOUND
         return [out[i] for i in range(len(drivers))]
 
     def start(self) -> None:
         ec2 = self._ec2()
-        ec2("StartInstances", InstanceIds=[self.cfg.InstanceId])
+        ec2("StartInstances", InstanceIds=[self.config.InstanceId])
         self._wait_for_address(ec2, time.monotonic() + ADDRESS_WAIT)  # the public IP is new
 
     def stop(self) -> None:
-        self._ec2()("StopInstances", InstanceIds=[self.cfg.InstanceId], Force=False)
+        self._ec2()("StopInstances", InstanceIds=[self.config.InstanceId], Force=False)
 
     def kill(self) -> None:
-        self._ec2()("StopInstances", InstanceIds=[self.cfg.InstanceId], Force=True)
+        self._ec2()("StopInstances", InstanceIds=[self.config.InstanceId], Force=True)
 
     def restart(self) -> None:
-        self._ec2()("RebootInstances", InstanceIds=[self.cfg.InstanceId])
+        self._ec2()("RebootInstances", InstanceIds=[self.config.InstanceId])
 
     # --- removal ------------------------------------------------------------------------------
 
     def adopt(self, resources: Sequence[tuple[str, str]]) -> None:
-        cfg = self.cfg
+        cfg = self.config
         for kind, ident in resources:
             if kind == "instance" and not cfg.InstanceId:
                 cfg.InstanceId = ident
@@ -688,7 +682,7 @@ class Driver(BaseDriver):
         this create made once nothing uses them. Whatever is gone already is success."""
         from machine_driver_amazonec2.api import ApiError
 
-        cfg = self.cfg
+        cfg = self.config
         ec2 = self._ec2()
         problems: list[str] = []
         if not cfg.InstanceId and cfg.ClientToken:
@@ -725,7 +719,7 @@ class Driver(BaseDriver):
         """The groups to remove once unused: those this create made, and the machine's groups
         tagged as made by this store (shared ones: the last machine to go takes them along).
         A group the user named and made is never ours."""
-        cfg = self.cfg
+        cfg = self.config
         ours = list(cfg.CreatedSecurityGroupIds)
         others = [g for g in cfg.SecurityGroupIds if g not in ours]
         if others and cfg.StoreId:
@@ -745,7 +739,7 @@ class Driver(BaseDriver):
         instance is still shutting down, so wait for it (briefly) first."""
         from machine_driver_amazonec2 import groups
 
-        cfg = self.cfg
+        cfg = self.config
         if cfg.InstanceId:
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
@@ -766,10 +760,10 @@ class Driver(BaseDriver):
         for reservation in ec2.pages(
             "DescribeInstances",
             "Reservations",
-            Filters=[{"Name": f"tag:{TAG_NAME}", "Values": [self.cfg.MachineName]}],
+            Filters=[{"Name": f"tag:{TAG_NAME}", "Values": [self.config.MachineName]}],
         ):
             for instance in reservation.get("Instances", []):
-                if instance.get("ClientToken") == self.cfg.ClientToken:
+                if instance.get("ClientToken") == self.config.ClientToken:
                     return str(instance["InstanceId"])
         return ""
 

@@ -35,10 +35,10 @@ def find(mine: Sequence[Driver], store_id: str) -> list[Orphan]:
     from machine_driver_amazonec2.api import RetryPolicy, client
     from machine_driver_amazonec2.groups import groups_of
 
-    owned_instances = {d.cfg.InstanceId for d in mine if d.cfg.InstanceId}
-    owned_tokens = {d.cfg.ClientToken for d in mine if d.cfg.ClientToken}
-    owned_spots = {d.cfg.SpotInstanceRequestId for d in mine if d.cfg.SpotInstanceRequestId}
-    owned_keys = {d.cfg.KeyName for d in mine if d.cfg.KeyName}
+    owned_instances = {d.config.InstanceId for d in mine if d.config.InstanceId}
+    owned_tokens = {d.config.ClientToken for d in mine if d.config.ClientToken}
+    owned_spots = {d.config.SpotInstanceRequestId for d in mine if d.config.SpotInstanceRequestId}
+    owned_keys = {d.config.KeyName for d in mine if d.config.KeyName}
     ours = [{"Name": f"tag:{TAG_STORE}", "Values": [store_id]}]
     found: list[Orphan] = []
     for target in _targets(mine):

@@ -50,20 +50,15 @@ class GenericConfig(BaseConfig):
     )
 
 
-class Driver(BaseDriver):
+class Driver(BaseDriver[GenericConfig]):
     name = "generic"
     Config = GenericConfig
     # restart reboots the server over SSH, as docker-machine's `sudo shutdown -r now` did
     features = Features(provisions_engine=True, reboots_over_ssh=True, owns_host=False)
     help = "An existing server reached over SSH"
 
-    @property
-    def cfg(self) -> GenericConfig:
-        assert isinstance(self.config, GenericConfig)
-        return self.config
-
     def pre_create_check(self) -> None:
-        cfg = self.cfg
+        cfg = self.config
         if not cfg.IPAddress:
             raise PreCreateCheckFailed("generic driver requires the --generic-ip-address option")
         if cfg.SSHKey:
@@ -83,34 +78,34 @@ class Driver(BaseDriver):
             raise PreCreateCheckFailed(f"{flag}: {why.split(': ', 1)[1]}")
 
     def create(self, request: CreateRequest) -> None:
-        if not self.cfg.SSHKey:
+        if not self.config.SSHKey:
             # Rely on the user's agent and ~/.ssh keys, as docker-machine does.
-            self.cfg.SSHKeyPath = ""
+            self.config.SSHKeyPath = ""
             return
-        src = Path(os.path.expanduser(self.cfg.SSHKey))
+        src = Path(os.path.expanduser(self.config.SSHKey))
         dst = request.ssh_key_path
         # explicit modes: the files are never readable by others, whatever the umask
         write_atomic(dst, src.read_bytes(), PRIVATE_FILE)
         pub = src.with_name(src.name + ".pub")
         if pub.is_file():
             write_atomic(dst.with_name(dst.name + ".pub"), pub.read_bytes(), PRIVATE_FILE)
-        self.cfg.SSHKeyPath = str(dst)
+        self.config.SSHKeyPath = str(dst)
 
     def endpoint(self) -> Endpoint:
         return Endpoint(
-            ip=self.cfg.IPAddress,
-            ssh_host=self.cfg.IPAddress,
-            ssh_port=self.cfg.SSHPort or 22,
-            ssh_user=self.cfg.SSHUser or "root",
-            ssh_key_path=self.cfg.SSHKeyPath,
-            engine_port=self.cfg.EnginePort or DEFAULT_ENGINE_PORT,
+            ip=self.config.IPAddress,
+            ssh_host=self.config.IPAddress,
+            ssh_port=self.config.SSHPort or 22,
+            ssh_user=self.config.SSHUser or "root",
+            ssh_key_path=self.config.SSHKeyPath,
+            engine_port=self.config.EnginePort or DEFAULT_ENGINE_PORT,
         )
 
     def state(self) -> State:
         # The server is "Running" when its SSH port accepts a connection (docker-machine's rule).
         try:
             with socket.create_connection(
-                (self.cfg.IPAddress, self.cfg.SSHPort or 22), timeout=STATE_DIAL_TIMEOUT
+                (self.config.IPAddress, self.config.SSHPort or 22), timeout=STATE_DIAL_TIMEOUT
             ):
                 return State.RUNNING
         except OSError:

@@ -14,7 +14,6 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from machine.driver import (
@@ -94,43 +93,37 @@ class KVMConfig(BaseConfig):
     ForwardEnginePort: int = 0
 
 
-class Driver(BaseDriver):
+class Driver(BaseDriver[KVMConfig]):
     name = "kvm"
     aliases = ("libvirt",)
     Config = KVMConfig
     features = Features(
         provisions_engine=True,
-        can_start_stop=True,
-        can_restart=True,
         fresh_host=True,
         makes_ssh_key=True,
         seeds_host_key=True,
-        ip_may_change=True,
+        image_formats=("qcow2",),  # the overlay's backing file in libvirt's pool
+        direct_boot=True,
     )
     help = "Local VMs through libvirt (QEMU/KVM)"
 
     @property
-    def cfg(self) -> KVMConfig:
-        assert isinstance(self.config, KVMConfig)
-        return self.config
-
-    @property
     def domain_name(self) -> str:
         # docker-machine's kvm driver named the domain after the machine
-        return self.cfg.DomainName or self.cfg.MachineName
+        return self.config.DomainName or self.config.MachineName
 
     @property
     def session(self) -> bool:
-        return is_session(self.cfg.connectionString)
+        return is_session(self.config.connectionString)
 
     # --- create -----------------------------------------------------------------------------
 
     def pre_create_check(self) -> None:
-        if self.cfg.Accel not in ("auto", "kvm", "tcg"):
+        if self.config.Accel not in ("auto", "kvm", "tcg"):
             raise PreCreateCheckFailed(
-                f"--kvm-accel must be auto, kvm or tcg, not {self.cfg.Accel}"
+                f"--kvm-accel must be auto, kvm or tcg, not {self.config.Accel}"
             )
-        cfg = self.cfg
+        cfg = self.config
         for option, value, low, high in (
             ("--kvm-memory", cfg.Memory, 256, 1 << 24),  # MB, up to 16 TiB
             ("--kvm-cpu-count", cfg.CPU, 1, 1024),
@@ -146,12 +139,10 @@ class Driver(BaseDriver):
             raise PreCreateCheckFailed("--kvm-io-mode must be threads or native")
         if why := self.ssh_problem(cfg):
             raise PreCreateCheckFailed(f"--kvm-ssh-user: {why.split(': ', 1)[1]}")
-        from machine import images
         from machine_driver_kvm.virt import Virt
 
         # Everything the create needs from outside is checked now, so that a failure makes
-        # nothing: libvirt answers (and has the network), and the image is there (a catalog
-        # image or URL is downloaded now, as docker-machine fetched its ISO here).
+        # nothing: libvirt answers and has the network (the core fetches the image next).
         virt = Virt(cfg.connectionString)  # a DriverError says how to start libvirtd
         try:
             if not virt.session and not virt.has_network(cfg.Network):
@@ -168,21 +159,23 @@ class Driver(BaseDriver):
                 )
         finally:
             virt.close()
-        cache = images.Cache(Path(cfg.StorePath) / "cache")
-        cache.resolve(cfg.Boot2DockerURL or cfg.Image, "kvm", images.progress_bar("Downloading"))
+
+    def image_ref(self) -> str:
+        return self.config.Boot2DockerURL or self.config.Image
 
     def create(self, request: CreateRequest) -> None:
-        from machine import images, seed
+        from machine import seed
         from machine_driver_kvm import xml
         from machine_driver_kvm.accel import choose
         from machine_driver_kvm.virt import Virt
 
-        cfg = self.cfg
+        cfg = self.config
         cfg.SSHKeyPath = str(request.ssh_key_path)
+        cfg.EnginePort = request.engine_port
         deadline = request.deadline or time.monotonic() + IP_WAIT
-        cache = images.Cache(Path(cfg.StorePath) / "cache")
-        progress = images.progress_bar("Downloading the image")
-        image = cache.resolve(cfg.Boot2DockerURL or cfg.Image, "kvm", progress)
+        image = request.image
+        if image is None:
+            raise DriverError("the kvm driver was given no boot image")
         if cfg.SSHUser == "docker" and image.ssh_user != "docker":
             cfg.SSHUser = image.ssh_user
         virt = Virt(cfg.connectionString)
@@ -211,7 +204,7 @@ class Driver(BaseDriver):
             forwards: tuple[tuple[int, int], ...] = ()
             if virt.session:
                 cfg.ForwardSSHPort, cfg.ForwardEnginePort = _free_port(), _free_port()
-                forwards = ((cfg.ForwardSSHPort, 22), (cfg.ForwardEnginePort, 2376))
+                forwards = ((cfg.ForwardSSHPort, 22), (cfg.ForwardEnginePort, cfg.EnginePort))
             else:
                 virt.network(cfg.Network)
             accel, why = choose(cfg.Accel, image)
@@ -246,7 +239,7 @@ class Driver(BaseDriver):
         from machine_driver_kvm.virt import Virt
 
         assert isinstance(virt, Virt)
-        cfg = self.cfg
+        cfg = self.config
         if virt.session:
             cfg.IPAddress = "127.0.0.1"
             return
@@ -264,7 +257,7 @@ class Driver(BaseDriver):
     # --- the machine ------------------------------------------------------------------------
 
     def endpoint(self) -> Endpoint:
-        cfg = self.cfg
+        cfg = self.config
         if self.session:
             return Endpoint(
                 "127.0.0.1",
@@ -280,7 +273,7 @@ class Driver(BaseDriver):
         )
 
     def url(self) -> str:
-        return self.endpoint().docker_url if self.cfg.IPAddress else ""
+        return self.endpoint().docker_url if self.config.IPAddress else ""
 
     def state(self) -> State:
         return self.states([self])[0]
@@ -294,7 +287,7 @@ class Driver(BaseDriver):
         by_uri: dict[str, list[tuple[int, Driver]]] = {}
         for i, d in enumerate(drivers):
             assert isinstance(d, Driver)
-            by_uri.setdefault(d.cfg.connectionString, []).append((i, d))
+            by_uri.setdefault(d.config.connectionString, []).append((i, d))
         for uri, group in by_uri.items():
             virt = Virt(uri)  # a DriverError here marks the whole group's rows (listing)
             try:
@@ -309,11 +302,11 @@ class Driver(BaseDriver):
     def start(self) -> None:
         from machine_driver_kvm.virt import Virt
 
-        virt = Virt(self.cfg.connectionString)
+        virt = Virt(self.config.connectionString)
         try:
             dom = self._domain(virt)
             if not virt.session:
-                virt.network(self.cfg.Network)  # a network stopped since must run again
+                virt.network(self.config.Network)  # a network stopped since must run again
             dom.create()
             self._learn_address(virt, dom, time.monotonic() + IP_WAIT)
         finally:
@@ -322,7 +315,7 @@ class Driver(BaseDriver):
     def stop(self) -> None:
         from machine_driver_kvm.virt import Virt
 
-        virt = Virt(self.cfg.connectionString)
+        virt = Virt(self.config.connectionString)
         try:
             dom = self._domain(virt)
             dom.shutdown()  # ACPI: the guest shuts down cleanly
@@ -337,7 +330,7 @@ class Driver(BaseDriver):
     def kill(self) -> None:
         from machine_driver_kvm.virt import Virt
 
-        virt = Virt(self.cfg.connectionString)
+        virt = Virt(self.config.connectionString)
         try:
             dom = self._domain(virt)
             if dom.isActive():
@@ -353,7 +346,7 @@ class Driver(BaseDriver):
         """Domain, its disk and seed, its pinned lease, and the private network if unused."""
         from machine_driver_kvm.virt import Virt
 
-        cfg = self.cfg
+        cfg = self.config
         virt = Virt(cfg.connectionString)
         try:
             dom = virt.domain(cfg.DomainName) if cfg.DomainName else None
@@ -376,7 +369,7 @@ class Driver(BaseDriver):
         assert isinstance(virt, Virt)
         dom = virt.domain(self.domain_name)
         if dom is None:
-            raise DriverError(f'the VM of machine "{self.cfg.MachineName}" no longer exists')
+            raise DriverError(f'the VM of machine "{self.config.MachineName}" no longer exists')
         return dom
 
 

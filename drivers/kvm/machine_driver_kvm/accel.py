@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine.images import BootImage
+from machine.driver import BootImage
 
 PROBE_TIMEOUT = 20.0
 STATE = (

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from machine.driver import (
+    DEFAULT_ENGINE_PORT,
     BaseConfig,
     CreateRequest,
     Endpoint,
@@ -29,44 +30,39 @@ class NoneConfig(BaseConfig):
     )
 
 
-class Driver(BaseDriver):
+class Driver(BaseDriver[NoneConfig]):
     name = "none"
     Config = NoneConfig
     features = Features(provisions_engine=False, owns_host=False)
     help = "A record of an existing engine at --url; nothing is created"
 
-    @property
-    def cfg(self) -> NoneConfig:
-        assert isinstance(self.config, NoneConfig)
-        return self.config
-
     def pre_create_check(self) -> None:
         # Any string is taken, as docker-machine took it (scripts pass `--url none`): the
         # URL is only ever printed, never dialled or run.
-        if not self.cfg.URL:
+        if not self.config.URL:
             raise PreCreateCheckFailed("The none driver requires the --url option")
 
     def create(self, request: CreateRequest) -> None:
         # docker-machine stores the URL's host:port as IPAddress for this driver.
-        self.cfg.IPAddress = _netloc(self.cfg.URL)
+        self.config.IPAddress = _netloc(self.config.URL)
 
     def endpoint(self) -> Endpoint:
         return Endpoint(
             # docker-machine's GetIP answers IPAddress, which for this driver is host:port
-            ip=self.cfg.IPAddress or _netloc(self.cfg.URL),
+            ip=self.config.IPAddress or _netloc(self.config.URL),
             ssh_host="",
             ssh_port=0,
             ssh_user="",
             ssh_key_path="",
-            engine_port=_port(self.cfg.URL),
+            engine_port=_port(self.config.URL),
         )
 
     def url(self) -> str:
-        return self.cfg.URL
+        return self.config.URL
 
     def state(self) -> State:
         # docker-machine's none driver reports no state; a URL means "Running" in ls.
-        return State.RUNNING if self.cfg.URL else State.NONE
+        return State.RUNNING if self.config.URL else State.NONE
 
     @classmethod
     def states(cls, drivers: Sequence[BaseDriver]) -> list[State]:
@@ -86,6 +82,6 @@ def _netloc(url: str) -> str:
 
 def _port(url: str) -> int:
     try:
-        return urlsplit(url).port or 2376
+        return urlsplit(url).port or DEFAULT_ENGINE_PORT
     except ValueError:  # no port, or not a number from 0 to 65535
-        return 2376
+        return DEFAULT_ENGINE_PORT
