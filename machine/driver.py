@@ -196,6 +196,11 @@ class Driver(abc.ABC, Generic[C]):
     Config: ClassVar[type[BaseConfig]] = BaseConfig
     features: ClassVar[Features] = Features()
     help: ClassVar[str] = ""
+    # The Python modules of the backend's SDK (e.g. "libvirt"), imported only when a call
+    # needs them; when one is missing the core says to install the extra that brings it
+    # (`pip install 'machine[EXTRA]'`; the extra is the driver folder's, see setup.py).
+    sdk: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str] = ""
 
     def __init__(self, config: C, unknown: dict[str, Any] | None = None) -> None:
         self.config: C = config
@@ -220,6 +225,21 @@ class Driver(abc.ABC, Generic[C]):
         if batch is not None and not getattr(batch.__func__, "serialized", False):
             # setattr: mypy cannot follow a classmethod replaced on the class
             setattr(cls, "states", classmethod(_serialized_batch(batch.__func__)))  # noqa: B010
+
+    @classmethod
+    def missing_sdk(cls) -> list[str]:
+        """The SDK modules that cannot be imported here (none: the driver can work)."""
+        import importlib.util
+
+        missing = []
+        for module in cls.sdk:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                missing.append(module)
+        return missing
 
     @classmethod
     def supports(cls, operation: str) -> bool:

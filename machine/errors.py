@@ -129,6 +129,17 @@ class DriverLoadError(MachineError):
     """A driver plugin is installed but cannot be imported (missing SDK, broken package)."""
 
 
+class DriverUnavailable(MachineError):
+    """A bundled driver whose backend SDK is not installed."""
+
+    def __init__(self, name: str, missing: list[str], extra: str) -> None:
+        super().__init__(
+            f"The {name} driver needs {', '.join(missing)}, which is not installed",
+            hint=f"Install it with: pip install 'machine[{extra or name}]' "
+            f"(pipx: pipx install --force 'machine[{extra or name}]').",
+        )
+
+
 class PreCreateCheckFailed(MachineError):
     exit_code = EXIT_PRE_CREATE
 

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 
 from machine.driver import Driver
-from machine.errors import CorruptRecord, DriverLoadError, DriverNotFound
+from machine.errors import CorruptRecord, DriverLoadError, DriverNotFound, DriverUnavailable
 from machine.host import HostRecord
 
 GROUP = "machine.drivers"
@@ -116,11 +116,23 @@ class Registry:
         self._loaded[name] = cls
         return cls
 
+    def usable(self, name: str) -> type[Driver]:
+        """The driver class, when it can also work here: its SDK is installed."""
+        cls = self.get(name)
+        missing = cls.missing_sdk()
+        if missing:
+            raise DriverUnavailable(name, missing, cls.extra)
+        return cls
+
+    def usable_names(self) -> list[str]:
+        """Installed drivers that load and have their SDK (the local default is one of these)."""
+        return [n for n, cls in self.load_all(warn=False).items() if not cls.missing_sdk()]
+
     def driver(self, record: HostRecord, where: str) -> Driver:
         """The live driver of a stored machine (`where`: its config.json, for errors)."""
         from machine.shape import ShapeError
 
-        cls = self.get(record.DriverName)
+        cls = self.usable(record.DriverName)
         try:
             return cls.from_json(record.Driver)
         except ShapeError as exc:

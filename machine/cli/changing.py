@@ -46,14 +46,14 @@ def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) ->
             f"`eval $({globals_of(ctx).prog} env NAME)`."
         )
     registry = default_registry()
-    driver_name = params.get("driver") or default_driver(registry.names())
+    driver_name = params.get("driver") or default_driver(registry.usable_names())
     if not driver_name:
         raise errors.UsageError(
             "Error: No driver given: use -d DRIVER "
             f"(installed: {', '.join(registry.names()) or 'none'})"
         )
-    if driver_class is None:
-        driver_class = registry.get(driver_name)  # raises DriverNotFound / DriverLoadError
+    # DriverNotFound, DriverLoadError, or DriverUnavailable naming the extra to install
+    driver_class = registry.usable(driver_name)
     engine = EngineOptions(
         ArbitraryFlags=tuple(params["engine_opt"]),
         InsecureRegistry=tuple(params["engine_insecure_registry"]),

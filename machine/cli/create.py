@@ -125,7 +125,7 @@ class CreateCommand(click.Command):
         from machine.registry import default_registry
 
         registry = default_registry()
-        name = driver_from_args(args) or default_driver(registry.names())
+        name = driver_from_args(args) or default_driver(registry.usable_names())
         self.params = _shared_options()
         if name:
             try:
@@ -135,8 +135,15 @@ class CreateCommand(click.Command):
         if "--help" in args or "-h" in args:
             # help names every installed driver, and warns of any that cannot load
             installed = registry.load_all(warn=True)
+            listed = [
+                f"{name} (needs: pip install 'machine[{cls.extra or name}]')"
+                if cls.missing_sdk()
+                else name
+                for name, cls in sorted(installed.items())
+                if cls.name == name  # an alias names the same driver again
+            ]
             self.epilog = (
-                f"Drivers: {', '.join(sorted(installed))}. "
+                f"Drivers: {', '.join(listed)}. "
                 "`create -d DRIVER --help` shows that driver's flags."
             )
         if self.driver_class is not None:

@@ -18,9 +18,9 @@ import click
 import typer
 import typer.core
 
-from machine import errors
+from machine import __version__, errors
 
-VERSION = "0.1.0"
+VERSION = __version__
 
 
 def build_id() -> str:

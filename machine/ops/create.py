@@ -72,7 +72,7 @@ def check_options(opts: CreateOptions) -> None:
 def create(ctx: Context, opts: CreateOptions) -> HostRecord:
     validate_name(opts.name, creating=True)
     check_options(opts)
-    cls = ctx.registry.get(opts.driver)
+    cls = ctx.registry.usable(opts.driver)  # installed, with its SDK
     store = ctx.store
     config = cls.Config(**opts.driver_values, MachineName=opts.name, StorePath=str(store.root))
     driver = cls(config)

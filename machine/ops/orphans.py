@@ -41,9 +41,13 @@ def find(ctx: Context, only: list[str] | None = None) -> Found:
     for driver_name, cls in sorted(ctx.registry.load_all(warn=False).items()):
         if cls.name != driver_name or (only and driver_name not in only):
             continue  # an alias, or not asked for (drivers that tag nothing answer [])
+        if cls.missing_sdk():
+            if only:  # asked for by name: say what to install
+                ctx.registry.usable(driver_name)
+            continue
         found += [(driver_name, o) for o in cls.orphans(owned.get(driver_name, []), store_id)]
     return Found(found, unreadable)
 
 
 def remove(ctx: Context, driver_name: str, orphan: Orphan) -> None:
-    ctx.registry.get(driver_name).remove_orphan(orphan)
+    ctx.registry.usable(driver_name).remove_orphan(orphan)

@@ -1,14 +1,18 @@
 """The promises every registered driver keeps, checked against each driver's backend.
 
-A newly registered driver fails here until it is given a backend below: that is on purpose.
+Each driver folder brings its backend in `contract.py` beside its package: a context manager
+`backend(tmp)` yielding the config values that point the driver at it (only ever local
+addresses or simulators), or `ELSEWHERE`, the test that checks a driver needing a daemon end to
+end. A registered driver without one fails here: that is on purpose.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import socket
-from collections.abc import Callable, Iterator
+import importlib.util
+import inspect
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,75 +22,43 @@ from machine.registry import Registry
 
 pytestmark = pytest.mark.backend
 
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # closed again when the socket goes
-
-
-def _generic(tmp: Path) -> dict[str, Any]:
-    from machine import certs
-
-    key = tmp / "user-key"
-    key.write_bytes(certs.ssh_keypair()[0])
-    key.chmod(0o600)
-    return {"IPAddress": "127.0.0.1", "SSHPort": _closed_port(), "SSHKey": str(key)}
-
-
-# driver name -> config values that point it at its backend (only ever local addresses)
-BACKENDS: dict[str, Callable[[Path], dict[str, Any]]] = {
-    "none": lambda tmp: {"URL": "tcp://127.0.0.1:2376"},
-    "generic": _generic,
-}
-
-
-def _amazonec2(tmp: Path) -> dict[str, Any]:
-    """moto's EC2, in a subnet of the fenced test range (tests/aws.py)."""
-    ec2 = _moto[0]
-    _, subnet = ec2.subnet("10.232.254.0/28")
-    return {"AMI": ec2.ubuntu_ami(), "SubnetId": subnet, "UsePrivateIP": True}
-
-
-BACKENDS["amazonec2"] = _amazonec2
-_moto: list[Any] = []
-
-
-@pytest.fixture(scope="module")
-def moto_ec2() -> Iterator[Any]:
-    from tests import aws
-
-    with aws.running() as ec2:
-        _moto.append(ec2)
-        yield ec2
-        _moto.clear()
-
-
-# Drivers whose backend is a running daemon: their contract is checked end to end there.
-ELSEWHERE = {"kvm": "tests/e2e/test_kvm.py"}
-
+ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = Registry()
 CANONICAL = [n for n in REGISTRY.names() if REGISTRY.get(n).name == n]  # aliases left out
 
 
+def contract_of(cls: type[Driver]) -> ModuleType:
+    """The driver folder's contract.py (the folder holding the driver's package)."""
+    package = Path(inspect.getfile(cls)).resolve().parent
+    path = package.parent / "contract.py"
+    assert path.is_file(), f"driver {cls.name!r} has no {path} for the contract suite"
+    spec = importlib.util.spec_from_file_location(f"contract_{cls.name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.parametrize("name", CANONICAL)
-def test_driver_contract(
-    name: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if name in ELSEWHERE:
-        path = Path(__file__).resolve().parent.parent.parent / ELSEWHERE[name]
-        assert '"create"' in path.read_text() and '"rm"' in path.read_text()
-        pytest.skip(f"{name} needs a running libvirtd: its contract is checked in {path.name}")
-    assert name in BACKENDS, f"driver {name!r} has no backend in the contract suite"
+def test_driver_contract(name: str, tmp_path: Path) -> None:
     cls = REGISTRY.get(name)
+    contract = contract_of(cls)
+    elsewhere = getattr(contract, "ELSEWHERE", "")
+    if elsewhere:
+        path = ROOT / elsewhere
+        assert '"create"' in path.read_text() and '"rm"' in path.read_text()
+        pytest.skip(f"{name} needs a running daemon: its contract is checked in {path.name}")
     assert issubclass(cls.Config, BaseConfig)
-    if name == "amazonec2":
-        for key, value in request.getfixturevalue("moto_ec2").env().items():
-            monkeypatch.setenv(key, value)
+    with contract.backend(tmp_path) as values:
+        _check(cls, values, tmp_path)
+
+
+def _check(cls: type[Driver], values: dict[str, Any], tmp_path: Path) -> None:
     machine_dir = tmp_path / "machines" / "c1"
     machine_dir.mkdir(parents=True)
-    config = cls.Config(**BACKENDS[name](tmp_path), MachineName="c1", StorePath=str(tmp_path))
+    config = cls.Config(**values, MachineName="c1", StorePath=str(tmp_path))
     driver = cls(config)
+    driver.store_root = tmp_path
     driver.pre_create_check()
     recorded: list[tuple[str, str]] = []
     public_key = host_private = host_public = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from machine.registry import Registry
 from tests import aws
 from tests.storefixture import FIXTURE, make_dm_store
 
@@ -56,8 +58,11 @@ def test_ls_lists_every_machine(store: Path) -> None:
         "dm-vbox",
         "dm-vsphere",
     ]
-    for name in ("dm-vbox", "dm-vsphere"):
-        assert rows[name].split()[1:4] == ["-", "not", "found"], rows[name]
+    installed = Registry().names()
+    for name in ("dm-vbox", "dm-vsphere"):  # listed whether or not their driver is installed
+        driver = json.loads((store / "machines" / name / "config.json").read_text())["DriverName"]
+        not_found = rows[name].split()[1:4] == ["-", "not", "found"]
+        assert not_found == (driver not in installed), rows[name]
         assert "Error" in rows[name]
     # its instance is not in this (simulated) account
     assert rows["dm-aws"].split()[1:5] == ["-", "amazonec2", "Not", "Found"], rows["dm-aws"]
@@ -153,18 +158,35 @@ def test_reading_commands_on_existing_machines(store: Path) -> None:
     assert inspected["Driver"]["HostOnlyCIDR"] == "192.168.99.1/24"
     fmt = run(store, "inspect", "-f", "{{.HostOptions.AuthOptions.StorePath}}", "dm-aws")
     assert fmt.stdout == f"{store}/machines/dm-aws\n"
-    missing = run(store, "ip", "dm-vbox")
-    assert missing.returncode == 1 and 'Driver "virtualbox" not found' in missing.stderr
+    retired = _retired(store)
+    missing = run(store, "ip", retired)
+    assert missing.returncode == 1 and f'Driver "{RETIRED}" not found' in missing.stderr
+
+
+RETIRED = "retired-cloud"  # a driver docker-machine had that nothing here registers
+
+
+def _retired(store: Path) -> str:
+    """A machine of a driver that is not installed: dm-none's record under another driver."""
+    assert RETIRED not in Registry().names()
+    folder = store / "machines" / "dm-retired"
+    shutil.copytree(store / "machines" / "dm-none", folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["Name"], config["DriverName"] = "dm-retired", RETIRED
+    config["HostOptions"]["Driver"] = RETIRED
+    (folder / "config.json").write_text(json.dumps(config))
+    return "dm-retired"
 
 
 def test_rm_of_machines_with_and_without_their_driver(store: Path) -> None:
+    retired = _retired(store)
     assert run(store, "rm", "-y", "dm-none").returncode == 0
-    refused = run(store, "rm", "-y", "dm-vbox")
+    refused = run(store, "rm", "-y", retired)
     assert refused.returncode == 1
-    assert 'Error removing host "dm-vbox"' in refused.stderr
-    assert (store / "machines/dm-vbox").exists()
-    assert run(store, "rm", "-f", "dm-vbox").returncode == 0
-    assert not (store / "machines/dm-vbox").exists()
+    assert f'Error removing host "{retired}"' in refused.stderr
+    assert (store / "machines" / retired).exists()
+    assert run(store, "rm", "-f", retired).returncode == 0
+    assert not (store / "machines" / retired).exists()
 
 
 def test_fixture_is_docker_machines_shape() -> None:

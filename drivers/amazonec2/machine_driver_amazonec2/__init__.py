@@ -220,6 +220,8 @@ class Driver(BaseDriver[EC2Config]):
         seeds_host_key=True,
     )
     help = "Amazon EC2 instances"
+    sdk = ("boto3",)
+    extra = "aws"
 
     def to_json(self) -> dict[str, Any]:
         # Credentials stay out of the store: a config from docker-machine that holds them still

@@ -106,6 +106,8 @@ class Driver(BaseDriver[KVMConfig]):
         direct_boot=True,
     )
     help = "Local VMs through libvirt (QEMU/KVM)"
+    sdk = ("libvirt",)  # libvirt-python
+    extra = "kvm"
 
     @property
     def domain_name(self) -> str:
