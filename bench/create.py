@@ -19,7 +19,7 @@ from machine import certs, ops
 from machine.progress import Progress
 from machine.registry import Registry
 from machine.store import Store
-from tests.e2e.hosts import TestHost
+from testbed.hosts import TestHost
 
 PROVISION_PHASES = (
     "Detecting the provisioner...",

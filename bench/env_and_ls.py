@@ -1,6 +1,6 @@
 """`machine env NAME` cold start and `machine ls` over 1000 `none` machines.
 
-Goals (DESIGN.md): env <= 100 ms median of 10; ls of 1000 machines <= 0.5 s.
+Goals: env <= 100 ms median of 10; ls of 1000 machines <= 0.5 s.
 Run: .venv/bin/python bench/env_and_ls.py
 """
 

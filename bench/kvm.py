@@ -1,7 +1,7 @@
 """machine-os on the kvm driver: image size, create → engine answering by phase, and a stopped
 VM's start → engine answering (boot, DHCP, sshd, engine), under this host's acceleration.
 
-Needs root: it starts libvirtd in its own network namespace (tests/e2e/libvirt_host) and runs
+Needs root: it starts libvirtd in its own network namespace (testbed/libvirt.py) and runs
 inside it. Run: .venv/bin/python bench/kvm.py [runs]
 """
 
@@ -23,8 +23,8 @@ from machine.images import Cache, Digest
 from machine.progress import Progress
 from machine.registry import Registry
 from machine.store import Store
-from tests.e2e import libvirt_host
-from tests.e2e.hosts import CACHE
+from testbed import libvirt as libvirt_host
+from testbed.hosts import CACHE
 
 IMAGE_CACHE = CACHE / "kvm-cache"
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from machine import certs, paths
-from machine.errors import CertificateProblem, StoreDamaged
+from machine.errors import CertificateProblem, LockTimeout, StoreDamaged
 from machine.files import PRIVATE_FILE, PUBLIC_FILE, ensure_dir, os_reason, write_atomic
 from machine.host import AuthOptions
-from machine.locks import LockTimeout, exclusive
+from machine.locks import exclusive
 
 if TYPE_CHECKING:
     from cryptography import x509

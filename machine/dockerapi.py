@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from machine.driver import DEFAULT_ENGINE_PORT
 from machine.errors import EngineUnavailable
+from machine.wait import attempts
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,8 @@ def version(url: str, files: TLSFiles, timeout: float = 10.0) -> str:
 
 def wait_until_up(url: str, files: TLSFiles, deadline: float) -> str:
     """Poll /version with back-off until it answers or `deadline` (monotonic) passes."""
-    delay = 0.1
     last = "no attempt made"
-    while True:
-        remaining = deadline - time.monotonic()
+    for remaining in attempts(deadline, first=0.1, cap=2.0):
         try:
             return version(url, files, timeout=max(0.5, min(10.0, remaining)))
         except ssl.SSLCertVerificationError as exc:
@@ -132,8 +131,4 @@ def wait_until_up(url: str, files: TLSFiles, deadline: float) -> str:
             ) from None
         except (OSError, ValueError) as exc:
             last = str(exc) or type(exc).__name__
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise EngineUnavailable(f"The Docker engine at {url} did not answer: {last}")
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 2, 2.0)
+    raise EngineUnavailable(f"The Docker engine at {url} did not answer: {last}")

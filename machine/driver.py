@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
 from machine.errors import DriverError, NotSupported, PreCreateCheckFailed
 from machine.files import PRIVATE_FILE, write_atomic
+from machine.wait import attempts
 
 __all__ = [
     "PRIVATE_FILE",
@@ -34,6 +35,7 @@ __all__ = [
     "Orphan",
     "PreCreateCheckFailed",
     "State",
+    "attempts",
     "flag",
     "write_atomic",
 ]

@@ -198,3 +198,20 @@ class ImageError(MachineError):
 
 class Interrupted(ImageError):
     """A download stopped before its end; what arrived is kept and continued next time."""
+
+
+class StateError(MachineError):
+    """The machine already is in the state asked for (docker-machine: an error, exit 1)."""
+
+
+class TemplateError(UsageError):
+    """A --format / -f template that cannot be parsed or evaluated."""
+
+
+class LockTimeout(Exception):
+    """A lock file stayed held past the wait (turned into HostBusy or a store error)."""
+
+    def __init__(self, path: object, waited: float) -> None:
+        super().__init__(f"{path} is held by another process (waited {waited:.1f}s)")
+        self.path = path
+        self.waited = waited

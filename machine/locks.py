@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from machine.errors import LockTimeout
 from machine.files import PRIVATE_FILE
+from machine.wait import attempts
 
 # Locks this thread holds (path -> depth): an operation that already holds a machine's lock
 # (start, provision) can read the record, which may take the lock again to migrate it.
@@ -34,13 +36,6 @@ def _forget_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
-
-
-class LockTimeout(Exception):
-    def __init__(self, path: Path, waited: float) -> None:
-        super().__init__(f"{path} is held by another process (waited {waited:.1f}s)")
-        self.path = path
-        self.waited = waited
 
 
 @contextmanager
@@ -93,18 +88,12 @@ def is_held(path: Path) -> bool:
 def _acquire(path: Path, timeout: float) -> int:
     """A descriptor of `path` holding its lock; the file still at `path` when it was got."""
     start = time.monotonic()
-    delay = 0.005
-    while True:
+    for _ in attempts(start + timeout, first=0.005, cap=0.25):
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            waited = time.monotonic() - start
-            if waited >= timeout:
-                raise LockTimeout(path, waited) from None
-            time.sleep(min(delay, max(timeout - waited, 0.001)))
-            delay = min(delay * 2, 0.25)
             continue
         except BaseException:
             os.close(fd)
@@ -112,6 +101,7 @@ def _acquire(path: Path, timeout: float) -> int:
         if _still_there(fd, path):
             return fd
         os.close(fd)  # the holder removed it on its way out: lock the new one
+    raise LockTimeout(path, time.monotonic() - start)
 
 
 def _still_there(fd: int, path: Path) -> bool:

@@ -32,6 +32,7 @@ from machine.images import Cache
 RECIPE = Path(__file__).resolve().parent / "_images" / "machine-os"
 NAME = "machine-os"
 SUITE = "bookworm"
+LAYOUT = 2  # the disk this module assembles (2: GPT, ESP + root); part of the recipe digest
 ROOT_LABEL = "machine-root"  # every machine-os disk's root file system (fstab, cmdline)
 ROOT_SPARE_MB = 600  # free room in the root file system beyond what the packages take
 ESP_SPARE_MB = 24
@@ -62,7 +63,7 @@ PACKAGES = (
 
 def recipe_digest(recipe: Path = RECIPE) -> str:
     """Changes whenever anything in the recipe does (a rebuild is then due)."""
-    h = hashlib.sha256(SUITE.encode())
+    h = hashlib.sha256(f"{SUITE} layout {LAYOUT}".encode())
     for path in sorted(recipe.iterdir()):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]

@@ -25,6 +25,7 @@ import paramiko
 
 from machine.errors import HostKeyMismatch, MachineError, SSHAuthFailed, SSHUnavailable
 from machine.files import PRIVATE_FILE, write_atomic
+from machine.wait import attempts
 
 log = logging.getLogger("machine.ssh")
 
@@ -303,12 +304,10 @@ def connect(target: Target, deadline: float, retry_auth: bool = False) -> Connec
     Refused, unreachable and timed-out connections are retried with back-off. A refused key is
     retried only with `retry_auth` (a freshly booted host may not have its key yet).
     """
-    delay = 0.2
-    attempts = 0
+    tries = 0
     last: str = "no attempt made"
-    while True:
-        attempts += 1
-        remaining = deadline - time.monotonic()
+    for remaining in attempts(deadline):
+        tries += 1
         try:
             return connect_once(target, timeout=max(1.0, min(CONNECT_TIMEOUT, remaining)))
         except paramiko.AuthenticationException as exc:
@@ -317,18 +316,14 @@ def connect(target: Target, deadline: float, retry_auth: bool = False) -> Connec
                 raise _auth_failed(target) from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             last = _describe(exc)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            if last.startswith("authentication failed"):
-                raise _auth_failed(target)
-            raise SSHUnavailable(
-                f"SSH on {target.host}:{target.port} did not become available "
-                f"({attempts} attempts). Last error: {last}",
-                hint="Check that the host is up, that its SSH port is reachable from here "
-                "(firewall, security group), and the port number.",
-            )
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 2, 3.0)
+    if last.startswith("authentication failed"):
+        raise _auth_failed(target)
+    raise SSHUnavailable(
+        f"SSH on {target.host}:{target.port} did not become available "
+        f"({tries} attempts). Last error: {last}",
+        hint="Check that the host is up, that its SSH port is reachable from here "
+        "(firewall, security group), and the port number.",
+    )
 
 
 def _auth_failed(target: Target) -> SSHAuthFailed:

@@ -23,12 +23,13 @@ from machine.errors import (
     HostBusy,
     HostNotFound,
     InvalidHostname,
+    LockTimeout,
     StoreDamaged,
     Unfinished,
 )
 from machine.files import PRIVATE_FILE, ensure_dir, os_reason, read_small, write_atomic
 from machine.host import CONFIG_VERSION, HostRecord, record_from_json, record_to_text
-from machine.locks import LockTimeout, exclusive, is_held
+from machine.locks import exclusive, is_held
 
 # docker-machine's rule (libmachine/host/host.go), matched in full: `re.match` with `$` would
 # let a trailing newline through.

@@ -15,17 +15,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from machine.errors import UsageError
+from machine.errors import TemplateError
 
 SUPPORTED = (
     "supported: {{.Field.Path}}, pipelines with |, json, prettyjson, index, len, print, printf, "
     "println, not, and, or, eq, ne, lt, le, gt, ge, upper, lower, join, if/else, range, with, "
     "variables"
 )
-
-
-class TemplateError(UsageError):
-    pass
 
 
 # Go's parser has no such limit, but Python's recursion does: deeper templates are refused.

@@ -1,4 +1,11 @@
-"""The import-boundary check: each layer imports only what DESIGN.md allows it.
+"""The import-boundary check: each module imports only what its layer allows it
+(docs/architecture.md describes the layers).
+
+Two rules, both enforced:
+- LAYERS: every module of machine/ belongs to a layer and imports only from its own layer or
+  the ones below it (a module in no layer is a violation: new modules get a rule);
+- FORBIDDEN: finer rules inside and across layers (the store knows nothing of drivers...).
+Drivers (drivers/*/machine_driver_*) import only DRIVER_ALLOWED.
 
 Run as `python tools/check_imports.py`; exits 1 and lists every violation. Imports inside
 functions count too (a lazy import is still a dependency).
@@ -11,6 +18,65 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Lowest first. A module may import modules of its own layer and of the layers before it.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    (
+        # values and text: import nothing above (most import nothing of machine at all)
+        "base",
+        (
+            "machine.errors",
+            "machine.shape",
+            "machine.wait",
+            "machine.paths",
+            "machine.files",
+            "machine.addresses",
+            "machine.tabwriter",
+            "machine.progress",
+            "machine.engine",
+            "machine.env",
+            "machine.seed",
+            "machine.certs",
+            "machine.host",
+            "machine.template",
+            "machine.imageformats",
+            "machine.provision.osrelease",
+            "machine",  # the package itself (its version), and only it: see layer_of
+        ),
+    ),
+    (
+        # one resource each: a lock, a journal, an SSH connection, a TLS check; the contract
+        "resources",
+        (
+            "machine.locks",
+            "machine.journal",
+            "machine.migrate",
+            "machine.ssh",
+            "machine.tlscheck",
+            "machine.driver",
+        ),
+    ),
+    (
+        # what the operations stand on: the store, the CA, drivers found, images, the engine
+        # API, provisioning a host over SSH, file transfers, test doubles
+        "services",
+        (
+            "machine.store",
+            "machine.certstore",
+            "machine.registry",
+            "machine.images",
+            "machine.osimage",
+            "machine.dockerapi",
+            "machine.transfer",
+            "machine.provision",
+            "machine.testing",
+        ),
+    ),
+    # the only code that sequences steps (ls is one of them)
+    ("operations", ("machine.ops", "machine.listing")),
+    # commands: parse, call operations, render, exit
+    ("commands", ("machine.cli", "machine.__main__")),
+]
 
 # module (or package prefix) -> the machine.* modules it must never import
 FORBIDDEN: dict[str, tuple[str, ...]] = {
@@ -92,12 +158,48 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of the longest prefix naming `module` (None: no rule)."""
+    best: tuple[int, int] | None = None
+    for index, (_name, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            below = prefix != "machine" and module.startswith(prefix + ".")
+            if (module == prefix or below) and (best is None or len(prefix) > best[1]):
+                best = (index, len(prefix))
+    return None if best is None else best[0]
+
+
+def _target(name: str) -> str:
+    """The machine module an imported name lives in (`machine.errors.X` -> machine.errors)."""
+    parts = name.split(".")
+    while len(parts) > 1:
+        path = ROOT.joinpath(*parts)
+        if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+            break
+        parts.pop()
+    return ".".join(parts)
+
+
 def violations() -> list[str]:
     out: list[str] = []
     for path in sorted((ROOT / "machine").rglob("*.py")):
         mod = module_name(path)
-        rules = [v for k, v in FORBIDDEN.items() if mod == k or mod.startswith(k + ".")]
+        mine = layer_of(mod)
+        if mine is None:
+            out.append(f"{path.relative_to(ROOT)}: {mod} is in no layer of tools/check_imports.py")
+            continue
         for lineno, name in imports_of(path):
+            if not (name == "machine" or name.startswith("machine.")):
+                continue
+            target = _target(name)
+            theirs = layer_of(target)
+            if target != "machine" and theirs is not None and theirs > mine:
+                out.append(
+                    f"{path.relative_to(ROOT)}:{lineno}: {mod} ({LAYERS[mine][0]}) must not "
+                    f"import {target} ({LAYERS[theirs][0]})"
+                )
+        rules = [v for k, v in FORBIDDEN.items() if mod == k or mod.startswith(k + ".")]
+        for lineno, name in imports_of(path):  # the finer rules
             for banned in (b for rule in rules for b in rule):
                 if (name + ".").startswith(
                     banned if banned.endswith(".") else banned + "."

@@ -20,20 +20,18 @@ from machine.errors import (
     HostNotRunning,
     MachineError,
     NotSupported,
+    StateError,
     Unfinished,
 )
 from machine.host import HostRecord
 from machine.ops.context import DEFAULT_WAIT, Context, finishing, load, ssh_target, tls_files
 from machine.ops.provisioning import provision
+from machine.wait import attempts
 
 if TYPE_CHECKING:
     from machine.ssh import Target
 
 REBOOT_MARKER = "/run/machine-reboot-pending"  # /run is a tmpfs: a reboot empties it
-
-
-class StateError(MachineError):
-    """The machine already is in the state asked for (docker-machine: an error, exit 1)."""
 
 
 def start(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> None:
@@ -98,19 +96,15 @@ def _require(driver: Driver, operation: str) -> None:
 
 
 def _wait_for_state(driver: Driver, wanted: State, deadline: float, name: str) -> None:
-    delay = 0.2
-    while True:
+    state = State.NONE
+    for _ in attempts(deadline):
         state = driver.state()
         if state is wanted:
             return
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise MachineError(
-                f'Machine "{name}" did not become {wanted.value.lower()} in time '
-                f"(it is {state.value or 'in no known state'})"
-            )
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 2, 3.0)
+    raise MachineError(
+        f'Machine "{name}" did not become {wanted.value.lower()} in time '
+        f"(it is {state.value or 'in no known state'})"
+    )
 
 
 def _after_boot(ctx: Context, record: HostRecord, driver: Driver, deadline: float) -> None:
@@ -145,9 +139,7 @@ def _reboot_over_ssh(ctx: Context, record: HostRecord, driver: Driver, deadline:
         if not result.ok:
             raise MachineError(f'Could not reboot "{record.Name}": {result.stderr.strip()}')
     ctx.progress.phase("Waiting for the machine to reboot...")
-    delay = 0.5
-    while True:
-        time.sleep(delay)
+    for _ in attempts(deadline, first=0.5, factor=1.5, pause_first=True):
         with contextlib.suppress(OSError, EOFError, MachineError, TimeoutError):
             conn = ssh.connect_once(target, timeout=3)
             try:
@@ -155,9 +147,7 @@ def _reboot_over_ssh(ctx: Context, record: HostRecord, driver: Driver, deadline:
                     return  # up again, and /run is new: the reboot happened
             finally:
                 conn.close()
-        if time.monotonic() > deadline:
-            raise MachineError(f'Machine "{record.Name}" did not come back after its reboot')
-        delay = min(delay * 1.5, 3.0)
+    raise MachineError(f'Machine "{record.Name}" did not come back after its reboot')
 
 
 def upgrade(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> str:

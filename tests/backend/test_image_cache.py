@@ -128,3 +128,110 @@ def test_named_images_and_removal(tmp_path: Path) -> None:
     with pytest.raises(ImageError) as info:
         cache.resolve("machine-os")
     assert "machine image build" in info.value.hint
+
+
+# --- formats and conversions (qemu-img, on small disks made here) ---------------------------
+
+
+def _raw_disk(path: Path, mib: int = 8) -> Path:
+    with open(path, "wb") as f:
+        f.truncate(mib << 20)
+        f.seek(1 << 20)
+        f.write(b"machine" * 1000)  # some data among the holes
+    return path
+
+
+def test_formats_are_told_by_their_first_bytes(tmp_path: Path) -> None:
+    import subprocess
+
+    from machine.images import sniff_format
+
+    raw = _raw_disk(tmp_path / "disk.raw")
+    assert sniff_format(raw) == "raw"
+    for fmt in ("qcow2", "vmdk", "vdi", "vpc"):
+        out = tmp_path / f"disk.{fmt}"
+        subprocess.run(["qemu-img", "convert", "-O", fmt, str(raw), str(out)], check=True)
+        assert sniff_format(out) == {"vpc": "vhd"}.get(fmt, fmt)
+
+
+def test_a_driver_gets_its_format_converted_once(tmp_path: Path) -> None:
+    """The core's image step: a file in a format the driver does not take is converted to the
+    driver's first format, once; the second create finds the conversion in the cache."""
+    import dataclasses
+
+    from machine import imageformats
+    from machine.ops.bootimage import boot_image
+    from machine.ops.context import Context
+    from machine.registry import Registry
+    from machine.store import Store
+    from machine.testing import FakeConfig, FakeDriver
+
+    class VdiDriver(FakeDriver):
+        features = dataclasses.replace(FakeDriver.features, image_formats=("vdi", "vmdk"))
+
+        def image_ref(self) -> str:
+            return str(tmp_path / "disk.raw")
+
+    _raw_disk(tmp_path / "disk.raw")
+    store = Store(tmp_path / "store")
+    ctx = Context(store, Registry(_loaded={"fake": VdiDriver}))
+    driver = VdiDriver(FakeConfig(MachineName="m1", StorePath=str(store.root)))
+    image = boot_image(ctx, driver)
+    assert image is not None and image.format == "vdi"
+    assert imageformats.detect_format(image.disk) == "vdi"
+    assert image.kernel is None  # no direct boot declared
+    converted = image.disk.stat().st_mtime_ns
+    again = boot_image(ctx, driver)
+    assert again is not None and again.disk == image.disk
+    assert again.disk.stat().st_mtime_ns == converted  # not converted again
+
+
+def test_catalog_offers_are_picked_by_format() -> None:
+    from machine.images import CatalogEntry
+
+    entry = CatalogEntry(
+        "x",
+        "x",
+        "user",
+        {
+            "x86_64": (
+                Source("https://example.invalid/x.qcow2", None, "qcow2"),
+                Source("https://example.invalid/x.ova", None, "ova"),
+            )
+        },
+    )
+    assert entry.pick("x86_64", ("ova", "vmdk")).format == "ova"
+    assert entry.pick("x86_64", ("vdi",)).format == "qcow2"  # the first: the core converts it
+    with pytest.raises(ImageError, match="no build for aarch64"):
+        entry.pick("aarch64", ())
+
+
+def test_ova_of_a_small_disk_is_valid_ovf(tmp_path: Path) -> None:
+    """The descriptor against the OVF envelope schema of tests/fixtures/ovf (the e2e test does
+    the same for machine-os itself)."""
+    import subprocess
+    import tarfile
+
+    from machine import imageformats
+
+    raw = _raw_disk(tmp_path / "disk.raw")
+    vmdk = tmp_path / "disk.vmdk"
+    imageformats.convert_disk(raw, "vmdk", vmdk)
+    ova = tmp_path / "x.ova"
+    hardware = imageformats.Hardware(name="x<&>y", cpus=4, memory_mb=4096)
+    imageformats.write_ova(vmdk, 8 << 20, hardware, ova)
+    with tarfile.open(ova) as tar:
+        assert tar.getnames() == ["x<&>y.ovf", "x<&>y.mf", "x<&>y-disk1.vmdk"]
+        member = tar.extractfile("x<&>y.ovf")
+        assert member is not None
+        (tmp_path / "d.ovf").write_bytes(member.read())
+    schema = Path(__file__).resolve().parents[1] / "fixtures" / "ovf" / "envelope.xsd"
+    check = subprocess.run(
+        ["xmllint", "--noout", "--schema", str(schema), str(tmp_path / "d.ovf")],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr
+    text = (tmp_path / "d.ovf").read_text()
+    assert "<rasd:VirtualQuantity>4</rasd:VirtualQuantity>" in text
+    assert 'ovf:capacity="8388608"' in text

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from machine import certs
-from tests.e2e.hosts import TestHost, busybox_tarball, prerequisites_missing
+from testbed.hosts import TestHost, busybox_tarball, prerequisites_missing
 from tests.machinecli import CLI
 
 __all__ = ["CLI"]

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from testbed.hosts import TestHost
+from testbed.instances import InstanceHost
 from tests import aws
 from tests.e2e.conftest import _next_index
-from tests.e2e.hosts import TestHost
-from tests.e2e.instance_host import InstanceHost
 from tests.machinecli import MACHINE
 
 pytestmark = pytest.mark.e2e
@@ -186,7 +186,7 @@ def test_an_instance_runs_containers_through_env(
 
 
 def _seeded_host_key(ec2: aws.EC2, config: Path) -> str:
-    from tests.e2e.instance_host import cloud_config
+    from testbed.instances import cloud_config
 
     instance = json.loads(config.read_text())["Driver"]["InstanceId"]
     raw = ec2.client().describe_instance_attribute(InstanceId=instance, Attribute="userData")

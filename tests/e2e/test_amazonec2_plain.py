@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from testbed.hosts import TestHost
+from testbed.instances import InstanceHost
 from tests import aws
 from tests.e2e.conftest import _next_index
-from tests.e2e.hosts import TestHost
-from tests.e2e.instance_host import InstanceHost
 from tests.machinecli import MACHINE
 
 pytestmark = pytest.mark.e2e

@@ -31,7 +31,7 @@ import paramiko
 import pytest
 
 from machine import certs, seed
-from tests.e2e import machine_os
+from testbed import images as machine_os
 from tests.machinecli import CLI
 
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.e2e import libvirt_host
-from tests.e2e.hosts import CACHE
+from testbed import images as test_images
+from testbed import libvirt as libvirt_host
 from tests.machinecli import MACHINE
 
-IMAGE_CACHE = CACHE / "kvm-cache"
+IMAGE_CACHE = test_images.IMAGE_CACHE
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +36,7 @@ def libvirt(_prereqs: None) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def machine_os(libvirt: None) -> Path:
     """machine-os, built once into a cache shared by the tests' stores (content-addressed)."""
-    from machine import osimage
-    from machine.images import Cache
-
-    cache = Cache(IMAGE_CACHE)
-    manifest = cache.manifest(osimage.NAME)
-    if manifest is None or manifest.get("recipe") != osimage.recipe_digest():
-        manifest = osimage.build(cache)
+    manifest = test_images.built()
     # base volumes of earlier builds would pile up in libvirt's pool (650 MB each)
     current = {str(manifest[k]).replace(":", "-") for k in ("disk", "kernel", "initrd")}
     for line in libvirt_host.virsh("vol-list", "machine", check=False).splitlines():
@@ -289,13 +283,7 @@ CLOUDINIT_RECIPE = Path(__file__).resolve().parent.parent / "fixtures" / "cloudi
 @pytest.fixture(scope="module")
 def cloudinit_image(libvirt: None) -> str:
     """A stand-in for a stock cloud image (cloud-init applies the seed), built offline."""
-    from machine import osimage
-    from machine.images import Cache
-
-    cache = Cache(IMAGE_CACHE)
-    manifest = cache.manifest("cloudinit-test")
-    if manifest is None or manifest.get("recipe") != osimage.recipe_digest(CLOUDINIT_RECIPE):
-        osimage.build(cache, recipe=CLOUDINIT_RECIPE, name="cloudinit-test")
+    test_images.built(CLOUDINIT_RECIPE, "cloudinit-test")
     return "cloudinit-test"
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from testbed.hosts import SUBNET_PREFIX, run
 from tests.e2e.conftest import _next_index
-from tests.e2e.hosts import SUBNET_PREFIX, run
 from tests.e2e.test_generic import _create
 from tests.machinecli import CLI
 

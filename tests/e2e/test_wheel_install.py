@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.hosts import CACHE
+from testbed.hosts import CACHE
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEELS = CACHE / "wheels"

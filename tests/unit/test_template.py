@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from machine.template import TemplateError, loose, render
+from machine.errors import TemplateError
+from machine.template import loose, render
 
 HOST = {
     "Name": "web",

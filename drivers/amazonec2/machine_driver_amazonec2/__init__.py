@@ -38,6 +38,7 @@ from machine.driver import (
     Orphan,
     PreCreateCheckFailed,
     State,
+    attempts,
     flag,
     write_atomic,
 )
@@ -559,7 +560,8 @@ class Driver(BaseDriver[EC2Config]):
 
     def _wait_for_address(self, ec2: Any, deadline: float) -> None:
         cfg = self.config
-        while True:
+        state = ""
+        for _ in attempts(deadline, first=2.0, factor=1.0, sleep=ec2.policy.sleep):
             instance = self._describe(ec2)
             state = (instance or {}).get("State", {}).get("Name", "")
             if instance is not None and state == "running":
@@ -572,13 +574,11 @@ class Driver(BaseDriver[EC2Config]):
             if state in ("shutting-down", "terminated", "stopped", "stopping"):
                 reason = (instance or {}).get("StateReason", {}).get("Message", "")
                 raise DriverError(f"instance {cfg.InstanceId} is {state}: {reason}".rstrip(": "))
-            if time.monotonic() > deadline:
-                raise DriverError(
-                    f"instance {cfg.InstanceId} has no address yet (it is {state or 'unknown'})",
-                    hint="Without a public address, use --amazonec2-use-private-address "
-                    "from inside the VPC.",
-                )
-            ec2.policy.sleep(2.0)
+        raise DriverError(
+            f"instance {cfg.InstanceId} has no address yet (it is {state or 'unknown'})",
+            hint="Without a public address, use --amazonec2-use-private-address "
+            "from inside the VPC.",
+        )
 
     def _describe(self, ec2: Any, just_made: bool = True) -> dict[str, Any] | None:
         """The instance. Just made, an unknown id is waited out (EC2 is eventually consistent);
@@ -744,11 +744,10 @@ class Driver(BaseDriver[EC2Config]):
         cfg = self.config
         if cfg.InstanceId:
             deadline = time.monotonic() + 180
-            while time.monotonic() < deadline:
+            for _ in attempts(deadline, first=3.0, factor=1.0, sleep=ec2.policy.sleep):
                 instance = self._describe(ec2, just_made=False)
                 if instance is None or instance["State"]["Name"] == "terminated":
                     break
-                ec2.policy.sleep(3.0)
         kept = []
         for group_id in candidates:
             if not groups.delete_if_unused(ec2, group_id, cfg.VpcId):

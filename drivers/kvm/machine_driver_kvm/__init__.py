@@ -25,6 +25,7 @@ from machine.driver import (
     Features,
     PreCreateCheckFailed,
     State,
+    attempts,
     flag,
 )
 from machine.driver import Driver as BaseDriver
@@ -321,9 +322,9 @@ class Driver(BaseDriver[KVMConfig]):
         try:
             dom = self._domain(virt)
             dom.shutdown()  # ACPI: the guest shuts down cleanly
-            deadline = time.monotonic() + STOP_WAIT
-            while dom.isActive() and time.monotonic() < deadline:
-                time.sleep(1)
+            for _ in attempts(time.monotonic() + STOP_WAIT, first=1.0, factor=1.0):
+                if not dom.isActive():
+                    break
             if dom.isActive():
                 dom.destroy()  # it did not listen: force it off
         finally:

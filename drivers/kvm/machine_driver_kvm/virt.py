@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-from machine.driver import DriverError
+from machine.driver import DriverError, attempts
 from machine_driver_kvm import xml
 
 POOL = "machine"
@@ -235,18 +234,14 @@ class Virt:
 
     def wait_for_ip(self, dom: Any, network: str, mac: str, deadline: float) -> str:
         net = self.network(network)
-        delay = 0.5
-        while True:
+        for _ in attempts(deadline, first=0.5, factor=1.5, cap=2.0):
             ip = self.lease(net, mac) or self.interface_ip(dom, mac)
             if ip:
                 return ip
-            if time.monotonic() > deadline:
-                raise DriverError(
-                    f"the VM got no IP address from network {network!r} in time",
-                    hint="Check the VM's console log in its machine folder.",
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 2.0)
+        raise DriverError(
+            f"the VM got no IP address from network {network!r} in time",
+            hint="Check the VM's console log in its machine folder.",
+        )
 
 
 def kvm_usable() -> bool:

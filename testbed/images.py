@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.hosts import CACHE
+from testbed.hosts import CACHE
 
 IMAGE_CACHE = CACHE / "kvm-cache"
 

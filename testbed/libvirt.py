@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.e2e.hosts import CACHE
+from testbed.hosts import CACHE
 
 NETNS = "mlv"
 SUBNET = "10.233.0"

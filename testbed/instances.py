@@ -1,4 +1,4 @@
-"""EC2 instances that really answer: a test host (tests/e2e/hosts.py) stands in for every
+"""EC2 instances that really answer: a test host (testbed/hosts.py) stands in for every
 instance moto launches in one subnet.
 
 The host answers on every address of the subnet (an AnyIP route: moto picks the instance's
@@ -19,8 +19,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from testbed.hosts import TestHost, run
 from tests import aws
-from tests.e2e.hosts import TestHost, run
 
 LAUNCHES = ("RunInstances", "RequestSpotInstances", "TerminateInstances", "StartInstances")
 
