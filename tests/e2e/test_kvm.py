@@ -193,6 +193,8 @@ def test_kvm_machine_lifecycle(
 
 
 def test_kvm_user_mode_networking(libvirt: None, machine_os: Path, tmp_path: Path) -> None:
+    """qemu:///session's user-mode networking, and machine-os booted by firmware (SeaBIOS and
+    SYSLINUX from the disk, no direct kernel boot), as other hypervisors boot it."""
     cli = KvmCLI(tmp_path / "store")
     cli(
         "create",
@@ -202,6 +204,8 @@ def test_kvm_user_mode_networking(libvirt: None, machine_os: Path, tmp_path: Pat
         libvirt_host.SESSION_URI,
         "--kvm-cpu-count",
         "2",
+        "--kvm-boot",
+        "firmware",
         "--wait-timeout",
         "600",
         "mtvm2",
@@ -210,6 +214,9 @@ def test_kvm_user_mode_networking(libvirt: None, machine_os: Path, tmp_path: Pat
     assert url.startswith("tcp://127.0.0.1:")  # the engine through a forwarded port
     out = cli.bash('eval "$(machine env mtvm2)"; docker info --format "{{.Name}}"')
     assert out.stdout.strip() == "mtvm2", out.stderr
+    # SYSLINUX names the kernel it loaded on the command line; a direct boot has no BOOT_IMAGE
+    cmdline = cli("ssh", "mtvm2", "cat", "/proc/cmdline").stdout
+    assert "BOOT_IMAGE=/vmlinuz" in cmdline and "root=LABEL=machine-root" in cmdline
     cli("rm", "-y", "mtvm2")
     assert "machine-mtvm2" not in libvirt_host.virsh("list", "--all", "--name")
 

@@ -85,6 +85,13 @@ class KVMConfig(BaseConfig):
         env="KVM_ACCEL",
         help="auto|kvm|tcg: hardware acceleration, or software emulation",
     )
+    Boot: str = flag(
+        "kvm-boot",
+        default="kernel",
+        env="KVM_BOOT",
+        help="kernel: boot the image's kernel directly (faster; images that ship one, such as "
+        "machine-os) | firmware: boot the disk by BIOS, as other hypervisors do",
+    )
     # state, set by create
     DomainName: str = ""
     MAC: str = ""
@@ -140,6 +147,8 @@ class Driver(BaseDriver[KVMConfig]):
             )
         if cfg.IOMode not in ("threads", "native"):
             raise PreCreateCheckFailed("--kvm-io-mode must be threads or native")
+        if cfg.Boot not in ("kernel", "firmware"):
+            raise PreCreateCheckFailed("--kvm-boot must be kernel or firmware")
         if why := self.ssh_problem(cfg):
             raise PreCreateCheckFailed(f"--kvm-ssh-user: {why.split(': ', 1)[1]}")
         from machine_driver_kvm.virt import Virt
@@ -187,7 +196,7 @@ class Driver(BaseDriver[KVMConfig]):
             cfg.MAC = "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
             base = virt.upload_file(f"base-{image.disk.name}.qcow2", image.disk, "qcow2")
             kernel = initrd = ""
-            if image.kernel and image.initrd:
+            if image.kernel and image.initrd and cfg.Boot == "kernel":
                 kernel = virt.upload_file(f"kernel-{image.kernel.name}", image.kernel, "raw")
                 initrd = virt.upload_file(f"initrd-{image.initrd.name}", image.initrd, "raw")
             disk = virt.overlay(f"{cfg.DomainName}.qcow2", base, cfg.DiskSize * (1 << 20))
