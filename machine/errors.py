@@ -35,10 +35,25 @@ class UsageError(MachineError):
     """The command line is wrong (missing name, extra arguments, bad flag value)."""
 
 
+# The command's name in the commands messages suggest: "machine", or "docker-machine" when run
+# under that name or with --compat. The CLI sets it once per run; every message reads it here
+# (no layer below the CLI is handed the name).
+_program = ["machine"]
+
+
+def program() -> str:
+    return _program[0]
+
+
+def set_program(name: str) -> None:
+    _program[0] = name
+
+
 class HostNotFound(MachineError):
     exit_code = EXIT_ERROR
 
-    def __init__(self, name: str, prog: str = "machine") -> None:
+    def __init__(self, name: str) -> None:
+        prog = program()
         super().__init__(
             f'Docker machine "{name}" does not exist. Use "{prog} ls" to list machines. '
             f'Use "{prog} create" to add a new one.'
@@ -56,12 +71,12 @@ class Unfinished(HostNotFound):
     """The machine's folder exists but its record does not: its create was killed before it
     saved one (nothing was made outside the store yet)."""
 
-    def __init__(self, name: str, prog: str = "machine") -> None:
+    def __init__(self, name: str) -> None:
         MachineError.__init__(
             self,
             f'Machine "{name}" was never finished: its create was interrupted before it '
             "saved the machine's record",
-            hint=f"Remove what is left with `{prog} rm -y {name}`.",
+            hint=f"Remove what is left with `{program()} rm -y {name}`.",
         )
         self.name = name
 

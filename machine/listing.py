@@ -23,7 +23,7 @@ from typing import Any
 from machine import journal as journal_mod
 from machine import paths
 from machine.driver import Driver, State
-from machine.errors import MachineError, Unfinished, UsageError
+from machine.errors import MachineError, Unfinished, UsageError, program
 from machine.host import HostRecord, record_to_json
 from machine.ops import Context, driver_for, tls_files
 from machine.store import Store
@@ -260,7 +260,7 @@ def _load(
     if in_progress:
         row.State = in_progress
         if in_progress == State.ERROR.value:
-            prog, name = store.prog, row.Name
+            prog, name = program(), row.Name
             row.Error = f"Its create did not finish; remove it with `{prog} rm -y {name}`"
             if (store.machine_dir(name) / paths.HOST_SAVED).exists():
                 row.Error = (
@@ -274,8 +274,8 @@ def _load(
         row.Error = exc.message
     if (store.machine_dir(row.Name) / paths.HOST_SAVED).exists():
         row.Error = (
-            f"Its last provisioning did not finish: `{store.prog} provision {row.Name}` "
-            f"finishes it, `{store.prog} rm -y {row.Name}` puts the host back"
+            f"Its last provisioning did not finish: `{program()} provision {row.Name}` "
+            f"finishes it, `{program()} rm -y {row.Name}` puts the host back"
         )
     by_driver[record.DriverName].append((row, driver))
 

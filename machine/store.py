@@ -63,9 +63,8 @@ def natural_key(name: str) -> list[Any]:
 
 
 class Store:
-    def __init__(self, root: Path, prog: str = "machine") -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.prog = prog
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -139,8 +138,8 @@ class Store:
             raw = read_small(path, MAX_RECORD_BYTES)
         except (FileNotFoundError, NotADirectoryError):
             if self.machine_dir(name).is_dir():
-                raise Unfinished(name, self.prog) from None
-            raise HostNotFound(name, self.prog) from None
+                raise Unfinished(name) from None
+            raise HostNotFound(name) from None
         except OSError as exc:
             raise CorruptRecord(str(path), os_reason(exc)) from None
         try:

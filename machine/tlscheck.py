@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from machine import paths
-from machine.errors import CertificateProblem
+from machine.errors import CertificateProblem, program
 from machine.files import PRIVATE_FILE, write_atomic
 
 CHECKED = (paths.CA_CERT, paths.SERVER_CERT, paths.SERVER_KEY)
@@ -41,10 +41,10 @@ def _remembered(machine_dir: Path, identity: str) -> bool:
     )
 
 
-def verify(machine_dir: Path, address: str, name: str, prog: str, prefix: str) -> None:
+def verify(machine_dir: Path, address: str, name: str, prefix: str) -> None:
     """Raise CertificateProblem (with `prefix`, docker-machine's wording) unless all is right."""
     hint = (
-        f"You can attempt to regenerate them using '{prog} regenerate-certs {name}'.\n"
+        f"You can attempt to regenerate them using '{program()} regenerate-certs {name}'.\n"
         "Be advised that this will trigger a Docker daemon restart which might stop "
         "running containers."
     )

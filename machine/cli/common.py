@@ -19,7 +19,7 @@ def globals_of(ctx: click.Context) -> Any:
 
 def store_of(ctx: click.Context) -> Store:
     g = globals_of(ctx)
-    return Store(g.storage_path, prog=g.prog)
+    return Store(g.storage_path)
 
 
 def context_of(ctx: click.Context, quiet: bool = False, prefix: str = "") -> Any:

@@ -232,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     prog = _prog_name(sys.argv[0])
     if "--compat" in args or os.environ.get("MACHINE_COMPAT", "").lower() in ("1", "true"):
         prog = "docker-machine"  # the name every message and hint uses
+    errors.set_program(prog)
     debug = "-D" in args or "--debug" in args or bool(os.environ.get("MACHINE_DEBUG"))
     if debug:
         import logging

@@ -101,7 +101,7 @@ def _url_for_env(ctx: click.Context, store: Store, name: str, prefix: str) -> tu
         raise errors.HostNotRunning(name)
     ip = driver.endpoint().ip
     if driver.features.provisions_engine:
-        tlscheck.verify(store.machine_dir(name), ip, name, globals_of(ctx).prog, prefix)
+        tlscheck.verify(store.machine_dir(name), ip, name, prefix)
     return url, ip, driver.features.provisions_engine
 
 
@@ -185,7 +185,7 @@ def status_cmd(
     name = one_name(ctx, names or [])
     store = store_of(ctx)
     if not store.exists(name):
-        exc = errors.HostNotFound(name, store.prog)
+        exc = errors.HostNotFound(name)
         exc.exit_code = errors.EXIT_NOT_FOUND
         raise exc
     print(ops.state_of(context_of(ctx, quiet=True), name).value)

@@ -21,6 +21,7 @@ from machine.errors import (
     MachineError,
     PreCreateCheckFailed,
     Terminated,
+    program,
 )
 from machine.host import EngineOptions, HostOptions, HostRecord
 from machine.journal import FAILED, READY, Journal
@@ -122,7 +123,7 @@ def _exists(store: Store, name: str) -> HostAlreadyExists:
     journal = Journal.read(store.machine_dir(name))
     if journal is not None and journal.phase != READY:
         return HostAlreadyExists(
-            name, hint=f"Its create did not finish: remove it with `{store.prog} rm -y {name}`."
+            name, hint=f"Its create did not finish: remove it with `{program()} rm -y {name}`."
         )
     return HostAlreadyExists(name)
 

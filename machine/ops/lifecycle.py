@@ -116,7 +116,7 @@ def _after_boot(ctx: Context, record: HostRecord, driver: Driver, deadline: floa
 
     ep = driver.endpoint()
     try:
-        tlscheck.verify(ctx.store.machine_dir(record.Name), ep.ip, record.Name, "machine", "")
+        tlscheck.verify(ctx.store.machine_dir(record.Name), ep.ip, record.Name, "")
     except CertificateProblem:
         ctx.progress.phase("The machine's address changed: issuing a new server certificate...")
         provision(ctx, record, driver, deadline, None, new_server_cert=True)
@@ -175,7 +175,7 @@ def remove(ctx: Context, name: str, force: bool = False) -> None:
     store = ctx.store
     with store.locked(name, timeout=5.0 if not force else 30.0):
         if not store.exists(name):
-            raise HostNotFound(name, store.prog)
+            raise HostNotFound(name)
         try:
             record, driver = load(ctx, name)
             _put_host_back(ctx, record, driver, force)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from machine import paths
 from machine.driver import Driver, Endpoint
-from machine.errors import MachineError, NotSupported
+from machine.errors import MachineError, NotSupported, program
 from machine.host import EngineOptions, HostRecord
 from machine.journal import Journal
 from machine.ops.context import (
@@ -199,7 +199,7 @@ def _put_back(store: Store, record: HostRecord, driver: Driver, conn: Remote | N
     from machine.provision.run import restore_host
 
     name = record.Name
-    prog = store.prog
+    prog = program()
     try:
         try:
             if conn is None:
