@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from machine.driver import BaseConfig, CreateRequest, Driver, State
+from machine.driver import BaseConfig, BootImage, CreateRequest, Driver, State
 from machine.registry import Registry
 
 pytestmark = pytest.mark.backend
@@ -53,6 +53,29 @@ def test_driver_contract(name: str, tmp_path: Path) -> None:
         _check(cls, values, tmp_path)
 
 
+def _boot_image(cls: type[Driver], tmp_path: Path) -> BootImage | None:
+    """What the core hands a driver that boots images: a small disk in the driver's first
+    format, made as the core makes one (machine image export's conversion)."""
+    if not cls.features.image_formats:
+        return None
+    from machine import imageformats
+
+    raw = tmp_path / "contract-disk.raw"
+    with open(raw, "wb") as f:
+        f.truncate(64 << 20)
+    fmt = cls.features.image_formats[0]
+    disk = tmp_path / f"contract-disk.{fmt}"
+    if fmt == "ova":
+        vmdk = tmp_path / "contract-disk.vmdk"
+        imageformats.convert_disk(raw, "vmdk", vmdk)
+        imageformats.write_ova(vmdk, 64 << 20, imageformats.Hardware(name="contract"), disk)
+    elif fmt == "raw":
+        disk = raw
+    else:
+        imageformats.convert_disk(raw, fmt, disk)
+    return BootImage("contract", disk, fmt, "docker")
+
+
 def _check(cls: type[Driver], values: dict[str, Any], tmp_path: Path) -> None:
     machine_dir = tmp_path / "machines" / "c1"
     machine_dir.mkdir(parents=True)
@@ -60,6 +83,7 @@ def _check(cls: type[Driver], values: dict[str, Any], tmp_path: Path) -> None:
     driver = cls(config)
     driver.store_root = tmp_path
     driver.pre_create_check()
+    image = _boot_image(cls, tmp_path)
     recorded: list[tuple[str, str]] = []
     public_key = host_private = host_public = ""
     if cls.features.makes_ssh_key or cls.features.seeds_host_key:
@@ -78,6 +102,7 @@ def _check(cls: type[Driver], values: dict[str, Any], tmp_path: Path) -> None:
             record=lambda kind, ident: recorded.append((kind, ident)),
             host_key_private=host_private,
             host_key_public=host_public,
+            image=image,
         )
     )
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine.driver import BootImage
+from machine.driver import BootImage, attempts
 
 PROBE_TIMEOUT = 20.0
 STATE = (
@@ -72,14 +72,12 @@ def probe(kernel: Path, initrd: Path) -> bool:
             proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except OSError:
             return False
-        deadline = time.monotonic() + PROBE_TIMEOUT
         reached = False
         try:
-            while time.monotonic() < deadline and proc.poll() is None:
-                if log.exists() and any(m in log.read_bytes() for m in REACHED_INIT):
-                    reached = True
+            for _ in attempts(time.monotonic() + PROBE_TIMEOUT, first=0.2, factor=1.0):
+                reached = log.exists() and any(m in log.read_bytes() for m in REACHED_INIT)
+                if reached or proc.poll() is not None:
                     break
-                time.sleep(0.2)
             if log.exists() and any(m in log.read_bytes() for m in REACHED_INIT):
                 reached = True
         finally:
