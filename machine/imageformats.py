@@ -65,9 +65,53 @@ def virtual_size(disk: Path) -> int:
 
 
 def convert_disk(src: Path, fmt: str, dest: Path) -> None:
-    """`src` (any format qemu-img reads; probing is off for raw safety) as `fmt` at `dest`."""
+    """`src` (any format qemu-img reads, or an OVA: its first disk) as `fmt` at `dest`."""
+    if sniff_format(src) == "ova":
+        inner = dest.with_name(dest.name + ".ova-disk")
+        try:
+            _first_disk_of_ova(src, inner)
+            convert_disk(inner, fmt, dest)
+        finally:
+            inner.unlink(missing_ok=True)
+        return
     src_format = detect_format(src)
     _run(["qemu-img", "convert", "-f", src_format, *_QEMU_OPTIONS[fmt], str(src), str(dest)])
+
+
+def _first_disk_of_ova(ova: Path, dest: Path) -> None:
+    with tarfile.open(ova) as tar:
+        for member in tar:
+            if member.isfile() and member.name.lower().endswith((".vmdk", ".vhd", ".img")):
+                source = tar.extractfile(member)
+                if source is not None:
+                    with source, open(dest, "wb") as out:
+                        shutil.copyfileobj(source, out, 1 << 20)
+                    return
+    raise ImageError(f"{ova} holds no disk (.vmdk) to boot")
+
+
+def sniff_format(path: Path) -> str:
+    """A disk image's format from its first bytes (no qemu-img needed): qcow2, vmdk, vdi, vhd,
+    ova (a tar), else raw."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        tail = b""
+        if size >= 512:
+            f.seek(size - 512)
+            tail = f.read(512)
+    if head.startswith(b"QFI\xfb"):
+        return "qcow2"
+    if head.startswith(b"KDMV") or head.startswith(b"# Disk DescriptorFile"):
+        return "vmdk"
+    if head[0x40:0x44] == b"\x7f\x10\xda\xbe":  # VDI's signature, little-endian
+        return "vdi"
+    if head.startswith(b"conectix") or tail.startswith(b"conectix"):
+        return "vhd"
+    if head[257:262] == b"ustar":
+        return "ova"
+    return "raw"
 
 
 def detect_format(disk: Path) -> str:

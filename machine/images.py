@@ -28,6 +28,7 @@ from typing import Any
 from machine.driver import BootImage
 from machine.errors import ImageError, Interrupted
 from machine.files import PUBLIC_FILE, ensure_dir, write_atomic
+from machine.imageformats import sniff_format
 from machine.locks import exclusive
 
 CATALOG = Path(__file__).resolve().parent / "_images" / "catalog.json"
@@ -104,30 +105,6 @@ def catalog(path: Path = CATALOG) -> dict[str, CatalogEntry]:
         }
         out[name] = CatalogEntry(name, entry["description"], entry["ssh_user"], offers)
     return out
-
-
-def sniff_format(path: Path) -> str:
-    """A disk image's format from its first bytes (no qemu-img needed): qcow2, vmdk, vdi, vhd,
-    ova (a tar), else raw."""
-    with open(path, "rb") as f:
-        head = f.read(512)
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        tail = b""
-        if size >= 512:
-            f.seek(size - 512)
-            tail = f.read(512)
-    if head.startswith(b"QFI\xfb"):
-        return "qcow2"
-    if head.startswith(b"KDMV") or head.startswith(b"# Disk DescriptorFile"):
-        return "vmdk"
-    if head[0x40:0x44] == b"\x7f\x10\xda\xbe":  # VDI's signature, little-endian
-        return "vdi"
-    if head.startswith(b"conectix") or tail.startswith(b"conectix"):
-        return "vhd"
-    if head[257:262] == b"ustar":
-        return "ova"
-    return "raw"
 
 
 # --- the cache -------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ def _raw_disk(path: Path, mib: int = 8) -> Path:
 def test_formats_are_told_by_their_first_bytes(tmp_path: Path) -> None:
     import subprocess
 
-    from machine.images import sniff_format
+    from machine.imageformats import sniff_format
 
     raw = _raw_disk(tmp_path / "disk.raw")
     assert sniff_format(raw) == "raw"
@@ -235,3 +235,22 @@ def test_ova_of_a_small_disk_is_valid_ovf(tmp_path: Path) -> None:
     text = (tmp_path / "d.ovf").read_text()
     assert "<rasd:VirtualQuantity>4</rasd:VirtualQuantity>" in text
     assert 'ovf:capacity="8388608"' in text
+
+
+def test_an_ova_converts_from_the_disk_inside_it(tmp_path: Path) -> None:
+    """A catalog entry or a file may be an OVA: a driver that boots qcow2 gets its disk."""
+    from machine import imageformats
+
+    raw = _raw_disk(tmp_path / "disk.raw")
+    vmdk = tmp_path / "disk.vmdk"
+    imageformats.convert_disk(raw, "vmdk", vmdk)
+    ova = tmp_path / "appliance.ova"
+    imageformats.write_ova(vmdk, 8 << 20, imageformats.Hardware(name="appliance"), ova)
+    assert imageformats.sniff_format(ova) == "ova"
+    out = tmp_path / "out.qcow2"
+    imageformats.convert_disk(ova, "qcow2", out)
+    assert imageformats.detect_format(out) == "qcow2"
+    assert imageformats.virtual_size(out) == 8 << 20
+    back = tmp_path / "back.raw"
+    imageformats.convert_disk(out, "raw", back)
+    assert back.read_bytes() == raw.read_bytes()  # the same disk, through OVA and qcow2
