@@ -104,3 +104,18 @@ def test_a_session_uri_is_known_by_its_path_whatever_its_parameters() -> None:
     assert is_session("qemu:///session") and is_session("qemu+unix:///session?socket=/s")
     assert not is_session("qemu:///system")
     assert not is_session("qemu+unix:///system?socket=/run/session")
+
+
+def test_a_killed_create_is_adopted_from_its_journal() -> None:
+    """rm of a machine whose create was killed before its record was saved: the journal's
+    entries give back the names remove() deletes (domain, volumes, the pinned lease)."""
+    from machine_driver_kvm import Driver, KVMConfig
+
+    driver = Driver(KVMConfig(MachineName="w1"))
+    driver.adopt([("volume", "machine-w1.qcow2"), ("volume", "machine-w1-seed.iso")])
+    assert driver.config.DomainName == "machine-w1"  # killed before the domain existed
+    driver.adopt([("domain", "machine-w1"), ("lease", "52:54:00:0a:0b:0c 192.168.42.7")])
+    assert (driver.config.MAC, driver.config.IPAddress) == ("52:54:00:0a:0b:0c", "192.168.42.7")
+    saved = Driver(KVMConfig(MachineName="w2", DomainName="machine-w2", MAC="m", IPAddress="i"))
+    saved.adopt([("domain", "other"), ("lease", "x y")])  # what the record holds wins
+    assert (saved.config.DomainName, saved.config.MAC) == ("machine-w2", "m")

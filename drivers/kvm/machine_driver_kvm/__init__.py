@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,11 +243,29 @@ class Driver(BaseDriver[KVMConfig]):
             dom = virt.conn.defineXML(xml.domain(spec))
             request.record("domain", cfg.DomainName)
             dom.create()
-            self._learn_address(virt, dom, deadline)
+            self._learn_address(virt, dom, deadline, request.record)
         finally:
             virt.close()
 
-    def _learn_address(self, virt: object, dom: object, deadline: float) -> None:
+    def adopt(self, resources: Sequence[tuple[str, str]]) -> None:
+        """What a create killed before saving the record had made (its journal): the domain and
+        its volumes are named after DomainName, and the pinned lease is "MAC IP"."""
+        cfg = self.config
+        for kind, ident in resources:
+            if kind == "domain":
+                cfg.DomainName = cfg.DomainName or ident
+            elif kind == "volume" and not cfg.DomainName:
+                cfg.DomainName = ident.removesuffix("-seed.iso").removesuffix(".qcow2")
+            elif kind == "lease" and not (cfg.MAC and cfg.IPAddress):
+                cfg.MAC, _, cfg.IPAddress = ident.partition(" ")
+
+    def _learn_address(
+        self,
+        virt: object,
+        dom: object,
+        deadline: float,
+        record: Callable[[str, str], None] | None = None,
+    ) -> None:
         from machine_driver_kvm.virt import Virt
 
         assert isinstance(virt, Virt)
@@ -264,6 +282,8 @@ class Driver(BaseDriver[KVMConfig]):
             cfg.IPAddress = pinned
             return
         cfg.IPAddress = virt.wait_for_ip(dom, cfg.Network, cfg.MAC, deadline)
+        if record is not None:  # journaled first: a create killed now leaves no reservation
+            record("lease", f"{cfg.MAC} {cfg.IPAddress}")
         virt.pin_lease(net, cfg.MAC, cfg.IPAddress, cfg.MachineName)
 
     # --- the machine ------------------------------------------------------------------------
