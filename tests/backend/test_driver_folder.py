@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from testbed.wheels import build_wheel
+
 pytestmark = pytest.mark.backend
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,23 +45,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_pip_install_bundles_the_new_folder(repo: Path, tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(tmp_path),
-            str(repo),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = tmp_path.glob("machine-*.whl")
+    wheel = build_wheel(repo, tmp_path)
     with zipfile.ZipFile(wheel) as whl:
         names = whl.namelist()
         entry_points = whl.read(next(n for n in names if n.endswith("entry_points.txt")))

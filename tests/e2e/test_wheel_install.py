@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from testbed.hosts import CACHE
+from testbed.wheels import build_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEELS = CACHE / "wheels"
@@ -26,23 +26,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not any(WHEELS.glob("*.whl")):
         pytest.fail(f"no wheelhouse at {WHEELS}: run tools/setup (as root) first")
     dist = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(dist),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = dist.glob("machine-*.whl")
+    wheel = build_wheel(ROOT, dist)
     venv = tmp_path_factory.mktemp("venv")
     subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
     subprocess.run(
