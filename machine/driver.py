@@ -12,7 +12,7 @@ import abc
 import dataclasses
 import enum
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
@@ -31,6 +31,7 @@ __all__ = [
     "Endpoint",
     "Features",
     "FlagSpec",
+    "Learned",
     "NotSupported",
     "Orphan",
     "PreCreateCheckFailed",
@@ -74,9 +75,13 @@ def flag_spec(f: dataclasses.Field[Any]) -> FlagSpec | None:
     return spec if isinstance(spec, FlagSpec) else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class BaseConfig:
-    """docker-machine's BaseDriver fields, present in every driver's JSON."""
+    """docker-machine's BaseDriver fields, present in every driver's JSON.
+
+    Frozen, and so is every driver's config (`@dataclass(frozen=True)`): a driver never changes
+    its config. What it learns from its backend (an instance id, an address, a port) it
+    returns from the call that learned it (`Learned`); the core applies that and saves it."""
 
     IPAddress: str = ""
     MachineName: str = ""
@@ -158,6 +163,12 @@ class CreateRequest:
     note: Callable[[str], None] = field(default=lambda message: None)  # a line for the user
     store_id: str = ""  # the store's identity, to tag cloud resources with (Store.identity)
     image: BootImage | None = None  # the disk to boot, in one of Features.image_formats
+
+
+# Config fields a call learned from the backend, by field name: {"IPAddress": "10.0.0.5"}.
+# Returned by pre_create_check (choices it resolved), create, start, stop, kill, restart and
+# adopt; None or {} when there is nothing new. The core applies it (Driver.learn) and saves.
+Learned = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -278,6 +289,28 @@ class Driver(abc.ABC, Generic[C]):
             raise ShapeError(problem)
         return cls(cast(Any, config), unknown)  # cls.Config is the class of cls's C
 
+    def learn(self, learned: Learned | None) -> bool:
+        """Apply what a call returned to the config (each value type-checked, the SSH fields
+        validated as on load); whether anything changed. Only the core calls this, and then
+        saves the record."""
+        if not learned:
+            return False
+        from machine.shape import ShapeError, conform
+
+        names = {f.name: f for f in dataclasses.fields(self.config)}
+        values: dict[str, Any] = {}
+        for key, value in learned.items():
+            if key not in names:
+                raise DriverError(f"the {self.name} driver returned an unknown field {key!r}")
+            raw = list(value) if isinstance(value, tuple) else value
+            values[key] = conform(raw, str(names[key].type), f"Driver.{key}")
+        config = dataclasses.replace(self.config, **values)
+        if problem := self.ssh_problem(config):
+            raise ShapeError(problem)
+        changed = config != self.config
+        self.config = cast(Any, config)
+        return changed
+
     @classmethod
     def ssh_problem(cls, config: BaseConfig) -> str:
         """Why the SSH user, host or port of `config` cannot be used ("" when they can). They
@@ -303,8 +336,10 @@ class Driver(abc.ABC, Generic[C]):
 
     # --- the contract ---------------------------------------------------------------------
 
-    def pre_create_check(self) -> None:
-        """Validate before anything is made or saved; raise PreCreateCheckFailed (exit 3)."""
+    def pre_create_check(self) -> Learned | None:
+        """Validate before anything is made or saved; raise PreCreateCheckFailed (exit 3).
+        Defaults it resolved with the backend's help (an image id, a subnet) it returns."""
+        return None
 
     def image_ref(self) -> str:
         """The boot image the user chose (drivers with Features.image_formats): machine-os, a
@@ -312,8 +347,11 @@ class Driver(abc.ABC, Generic[C]):
         return "machine-os"
 
     @abc.abstractmethod
-    def create(self, request: CreateRequest) -> None:
-        """Make the host; when it returns, endpoint() can answer (the host may still boot)."""
+    def create(self, request: CreateRequest) -> Learned | None:
+        """Make the host and return what the backend told about it (ids, address, ports);
+        once the core has applied that, endpoint() can answer (the host may still boot).
+        Everything made is recorded with request.record the moment it exists: a failed
+        create returns nothing, and the core rolls back through adopt() and remove()."""
 
     @abc.abstractmethod
     def endpoint(self) -> Endpoint: ...
@@ -330,25 +368,28 @@ class Driver(abc.ABC, Generic[C]):
         """The state of many machines of this driver; override to batch backend calls."""
         return [d.state() for d in drivers]
 
-    def start(self) -> None:
+    def start(self) -> Learned | None:
+        """Power on; what changed (a new address) is returned."""
         raise NotSupported(f"{self.name} driver does not support start")
 
-    def stop(self) -> None:
+    def stop(self) -> Learned | None:
         raise NotSupported(f"{self.name} driver does not support stop")
 
-    def kill(self) -> None:
+    def kill(self) -> Learned | None:
         raise NotSupported(f"{self.name} driver does not support kill")
 
-    def restart(self) -> None:
+    def restart(self) -> Learned | None:
         raise NotSupported(f"{self.name} driver does not support restart")
 
     @abc.abstractmethod
     def remove(self) -> None:
         """Delete what the driver made; something already gone is success."""
 
-    def adopt(self, resources: Sequence[tuple[str, str]]) -> None:
-        """Resources a create recorded in its journal but never saved in the config (it was
-        killed before): take them in, so remove() deletes them too."""
+    def adopt(self, resources: Sequence[tuple[str, str]]) -> Learned | None:
+        """Resources a create recorded in its journal (request.record) but never returned (it
+        failed, or was killed): the config fields that name them, so that once the core has
+        applied them remove() deletes them too. What the config already holds wins."""
+        return None
 
     # --- resources no machine owns (optional) ---------------------------------------------
 

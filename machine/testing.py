@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from machine.driver import BaseConfig, CreateRequest, Endpoint, Features, State
+from machine.driver import BaseConfig, CreateRequest, Endpoint, Features, Learned, State
 from machine.driver import Driver as BaseDriver
 from machine.ssh import Result
 
@@ -60,9 +60,10 @@ class ScriptedRemote:
         self.files[path] = (data, mode)
 
 
-@dataclass
+@dataclass(frozen=True)
 class FakeConfig(BaseConfig):
     Fail: str = ""  # a step name to fail at: "pre-create", "create", "remove"
+    Power: str = ""  # the fake "machine": "on" or "off"
 
 
 class FakeDriver(BaseDriver[FakeConfig]):
@@ -73,38 +74,38 @@ class FakeDriver(BaseDriver[FakeConfig]):
     features = Features(provisions_engine=False)
     removed: list[str] = []  # noqa: RUF012 - shared on purpose: tests read what was removed
 
-    def pre_create_check(self) -> None:
+    def pre_create_check(self) -> Learned | None:
         if self.config.Fail == "pre-create":
             from machine.driver import PreCreateCheckFailed
 
             raise PreCreateCheckFailed("fake pre-create failure")
+        return None
 
-    def create(self, request: CreateRequest) -> None:
+    def create(self, request: CreateRequest) -> Learned:
         request.record("fake-vm", self.config.MachineName)
         if self.config.Fail == "create":
             from machine.driver import DriverError
 
             raise DriverError("fake create failure")
-        self.config.IPAddress = "192.0.2.10"
-        self.unknown["Power"] = "on"
+        return {"IPAddress": "192.0.2.10", "Power": "on"}
 
     def endpoint(self) -> Endpoint:
         return Endpoint(self.config.IPAddress, self.config.IPAddress, 22, "root", "")
 
     def state(self) -> State:
-        return State.RUNNING if self.unknown.get("Power") == "on" else State.STOPPED
+        return State.RUNNING if self.config.Power == "on" else State.STOPPED
 
-    def start(self) -> None:
-        self.unknown["Power"] = "on"
+    def start(self) -> Learned:
+        return {"Power": "on"}
 
-    def stop(self) -> None:
-        self.unknown["Power"] = "off"
+    def stop(self) -> Learned:
+        return {"Power": "off"}
 
-    def kill(self) -> None:
-        self.unknown["Power"] = "off"
+    def kill(self) -> Learned:
+        return {"Power": "off"}
 
-    def restart(self) -> None:
-        self.unknown["Power"] = "on"
+    def restart(self) -> Learned:
+        return {"Power": "on"}
 
     def remove(self) -> None:
         if self.config.Fail == "remove":

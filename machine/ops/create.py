@@ -88,7 +88,7 @@ def create(ctx: Context, opts: CreateOptions) -> HostRecord:
         bootstrap_certs(store, opts.client_files)
         progress.phase("Running pre-create checks...")
         try:
-            driver.pre_create_check()
+            driver.learn(driver.pre_create_check())
             # the image is fetched (or converted) now, as docker-machine fetched its ISO here:
             # a failure makes nothing
             image = boot_image(ctx, driver)
@@ -164,7 +164,7 @@ def _create_steps(
     deadline = time.monotonic() + opts.wait_timeout
     journal.at("Creating machine")
     progress.phase("Creating machine...")
-    driver.create(
+    learned = driver.create(
         CreateRequest(
             machine_dir=mdir,
             ssh_key_path=key_path,
@@ -179,6 +179,7 @@ def _create_steps(
             image=image,
         )
     )
+    driver.learn(learned)
     record = record.with_driver(driver.to_json())
     store.save(record)
     if not driver.features.provisions_engine:
@@ -224,6 +225,8 @@ def _rollback(
                 )
         try:
             if journal.resources:  # drivers record all they make: nothing made, nothing to ask
+                # a create that failed returned nothing: the journal names what it made
+                driver.learn(driver.adopt([(r["kind"], r["id"]) for r in journal.resources]))
                 driver.remove()
         except Exception as remove_exc:  # keep the record so `rm -f` can try again
             journal.finish(FAILED)

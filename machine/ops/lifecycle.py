@@ -42,7 +42,7 @@ def start(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> None:
         _require(driver, "start")  # before any query of the backend
         if driver.state() is State.RUNNING:
             raise StateError(f'Machine "{name}" is already running.')
-        driver.start()
+        driver.learn(driver.start())
         _wait_for_state(driver, State.RUNNING, deadline, name)
         record = set_driver_state(ctx, record, driver)
         ctx.progress.note(f'Machine "{name}" was started.')
@@ -65,7 +65,7 @@ def _power_off(ctx: Context, name: str, wait_timeout: float, kill: bool) -> None
         _require(driver, "kill" if kill else "stop")
         if driver.state() is State.STOPPED:
             raise StateError(f'Machine "{name}" is already stopped.')
-        (driver.kill if kill else driver.stop)()
+        driver.learn((driver.kill if kill else driver.stop)())
         _wait_for_state(driver, State.STOPPED, deadline, name)
         set_driver_state(ctx, record, driver)
         ctx.progress.note(f'Machine "{name}" was {"killed" if kill else "stopped"}.')
@@ -80,11 +80,11 @@ def restart(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> None
             _require(driver, "restart")
         state = driver.state()
         if state is State.STOPPED and driver.supports("start"):
-            driver.start()
+            driver.learn(driver.start())
         elif driver.features.reboots_over_ssh:
             _reboot_over_ssh(ctx, record, driver, deadline)
         else:
-            driver.restart()
+            driver.learn(driver.restart())
         _wait_for_state(driver, State.RUNNING, deadline, name)
         record = set_driver_state(ctx, record, driver)
         _after_boot(ctx, record, driver, deadline)
@@ -161,8 +161,9 @@ def upgrade(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> str:
         if not driver.features.provisions_engine:
             raise NotSupported(f'Machine "{name}" ({record.DriverName}) has no engine to upgrade')
         if driver.state() is State.STOPPED and driver.supports("start"):
-            driver.start()
+            driver.learn(driver.start())
             _wait_for_state(driver, State.RUNNING, deadline, name)
+            record = set_driver_state(ctx, record, driver)
         ep = driver.endpoint()
         ctx.progress.phase("Upgrading docker...")
         with ssh.session(ssh_target(ctx.store, name, ep), deadline) as conn:
@@ -228,7 +229,7 @@ def adopt_unsaved(machine_dir: Path, driver: Driver) -> None:
 
     journal = Journal.read(machine_dir)
     if journal is not None and journal.phase != READY and journal.resources:
-        driver.adopt([(r["kind"], r["id"]) for r in journal.resources])
+        driver.learn(driver.adopt([(r["kind"], r["id"]) for r in journal.resources]))
 
 
 def state_of(ctx: Context, name: str) -> State:

@@ -49,6 +49,8 @@ def test_driver_contract(name: str, tmp_path: Path) -> None:
         assert '"create"' in path.read_text() and '"rm"' in path.read_text()
         pytest.skip(f"{name} needs a running daemon: its contract is checked in {path.name}")
     assert issubclass(cls.Config, BaseConfig)
+    # a driver never changes its config: what it learns, it returns (Driver.learn applies it)
+    assert cls.Config.__dataclass_params__.frozen  # type: ignore[attr-defined]
     with contract.backend(tmp_path) as values:
         _check(cls, values, tmp_path)
 
@@ -82,7 +84,8 @@ def _check(cls: type[Driver], values: dict[str, Any], tmp_path: Path) -> None:
     config = cls.Config(**values, MachineName="c1", StorePath=str(tmp_path))
     driver = cls(config)
     driver.store_root = tmp_path
-    driver.pre_create_check()
+    driver.learn(driver.pre_create_check())
+    chosen = driver.config  # what the record holds before create
     image = _boot_image(cls, tmp_path)
     recorded: list[tuple[str, str]] = []
     public_key = host_private = host_public = ""
@@ -93,7 +96,7 @@ def _check(cls: type[Driver], values: dict[str, Any], tmp_path: Path) -> None:
         (machine_dir / "id_rsa").write_bytes(private)
         host_pem, host_public = certs.ssh_keypair()
         host_private = host_pem.decode()
-    driver.create(
+    learned = driver.create(
         CreateRequest(
             machine_dir,
             machine_dir / "id_rsa",
@@ -105,6 +108,7 @@ def _check(cls: type[Driver], values: dict[str, Any], tmp_path: Path) -> None:
             image=image,
         )
     )
+    driver.learn(learned)  # only fields of the driver's config (else a DriverError)
 
     # the persisted state is the flat JSON of BaseConfig's fields plus the driver's own
     data = driver.to_json()
@@ -120,7 +124,16 @@ def _check(cls: type[Driver], values: dict[str, Any], tmp_path: Path) -> None:
     assert isinstance(again.state(), State)
     assert cls.states([again, cls.from_json(data)]) == [again.state()] * 2
 
-    # removing twice (the second time, nothing is left) is success both times
+    # A create that failed (or was killed) returned nothing; its journal (what it recorded)
+    # must be enough to remove all it made: the core adopts the journal, then removes.
+    if recorded:
+        orphaned = cls(chosen)
+        orphaned.store_root = tmp_path
+        orphaned.learn(orphaned.adopt(recorded))
+        orphaned.remove()
+        if cls.features.owns_host:
+            assert again.state() in (State.NOT_FOUND, State.ERROR)  # ERROR: terminated (EC2)
+    # removing again (nothing is left) is success
     again.remove()
     again.remove()
 

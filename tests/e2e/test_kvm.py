@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from testbed import libvirt as libvirt_host
 from tests.machinecli import MACHINE
 
 IMAGE_CACHE = test_images.IMAGE_CACHE
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +92,17 @@ class KvmCLI:
         if check:
             assert result.returncode == 0, (args, result.stdout, result.stderr)
         return result
+
+    def killed(self, point: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """The CLI killed with SIGKILL at `point` (tests/killpoint.py), as root."""
+        return subprocess.run(
+            libvirt_host.in_netns([sys.executable, "-m", "tests.killpoint", *args]),
+            env={**self.env(), "MACHINE_TEST_KILL_AT": point, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=900,
+            stdin=subprocess.DEVNULL,
+        )
 
     def bash(self, script: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -190,6 +203,26 @@ def test_kvm_machine_lifecycle(
     assert "machine-mtvm1" not in libvirt_host.virsh("vol-list", "machine")
     assert "<host " not in libvirt_host.virsh("net-dumpxml", libvirt_host.NETWORK)
     assert not (cli.store / "machines/mtvm1").exists()
+
+
+def test_a_killed_create_is_removed_by_rm(libvirt: None, machine_os: Path, tmp_path: Path) -> None:
+    """SIGKILL once the VM runs and its lease is pinned, before create returned what it
+    learned: the record holds none of it, the journal all of it; rm adopts and removes it."""
+    cli = KvmCLI(tmp_path / "store")
+    args = ["create", "-d", "kvm", "--kvm-network", libvirt_host.NETWORK, "--wait-timeout", "600"]
+    killed = cli.killed("machine_driver_kvm.virt:Virt.pin_lease:after", *args, "mtkill")
+    assert killed.returncode == -9, killed.stderr
+    assert "machine-mtkill" in libvirt_host.virsh("list", "--name")
+    assert "name='mtkill'" in libvirt_host.virsh("net-dumpxml", libvirt_host.NETWORK)
+    saved = json.loads((cli.store / "machines/mtkill/config.json").read_text())["Driver"]
+    assert not saved["DomainName"] and not saved["MAC"]  # learned, never returned
+    assert "rm -y mtkill" in cli("ls").stdout  # ls says how to put it right
+
+    cli("rm", "-y", "mtkill")
+    assert "machine-mtkill" not in libvirt_host.virsh("list", "--all", "--name")
+    assert "machine-mtkill" not in libvirt_host.virsh("vol-list", "machine")
+    assert "name='mtkill'" not in libvirt_host.virsh("net-dumpxml", libvirt_host.NETWORK)
+    assert not (cli.store / "machines/mtkill").exists()
 
 
 def test_kvm_user_mode_networking(libvirt: None, machine_os: Path, tmp_path: Path) -> None:

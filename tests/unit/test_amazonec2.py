@@ -158,7 +158,7 @@ def test_removal_of_what_is_gone_is_success(ec2: Any, monkeypatch: pytest.Monkey
 
 def test_a_killed_creates_resources_are_adopted() -> None:
     driver = Driver(EC2Config(MachineName="m"))
-    driver.adopt(
+    learned = driver.adopt(
         [
             ("key-pair", "m"),
             ("security-group", "sg-1"),
@@ -166,6 +166,7 @@ def test_a_killed_creates_resources_are_adopted() -> None:
             ("instance", "i-9"),
         ]
     )
+    assert driver.learn(learned)
     cfg = driver.config
     assert (cfg.KeyName, cfg.ExistingKey, cfg.InstanceId, cfg.ClientToken) == (
         "m",
@@ -276,10 +277,16 @@ def test_a_retried_launch_carries_the_same_client_token(
     from machine.driver import CreateRequest
 
     stub, call, sleeps = ec2
-    driver = _driver(call, monkeypatch, AMI="ami-1", SubnetId="subnet-1", KeyName="m")
-    driver.config.ClientToken = "machine-token-1"
+    driver = _driver(
+        call,
+        monkeypatch,
+        AMI="ami-1",
+        SubnetId="subnet-1",
+        KeyName="m",
+        ClientToken="machine-token-1",
+    )
     launch = {
-        **driver._launch_spec(),
+        **driver._launch_spec(driver.config),
         "MinCount": 1,
         "MaxCount": 1,
         "UserData": "#cloud-config",
@@ -296,7 +303,8 @@ def test_a_retried_launch_carries_the_same_client_token(
     request = CreateRequest(
         tmp_path, tmp_path / "k", "", 2376, record=lambda k, i: recorded.append((k, i))
     )
-    driver._launch(call, b"#cloud-config", [], request)
+    ids = driver._launch(call, driver.config, b"#cloud-config", [], request)
+    assert ids == {"InstanceId": "i-1"}
     assert len(sleeps) == 2 and recorded == [("instance", "i-1")]
 
 

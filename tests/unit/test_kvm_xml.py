@@ -112,10 +112,12 @@ def test_a_killed_create_is_adopted_from_its_journal() -> None:
     from machine_driver_kvm import Driver, KVMConfig
 
     driver = Driver(KVMConfig(MachineName="w1"))
-    driver.adopt([("volume", "machine-w1.qcow2"), ("volume", "machine-w1-seed.iso")])
-    assert driver.config.DomainName == "machine-w1"  # killed before the domain existed
-    driver.adopt([("domain", "machine-w1"), ("lease", "52:54:00:0a:0b:0c 192.168.42.7")])
+    learned = driver.adopt([("volume", "machine-w1.qcow2"), ("volume", "machine-w1-seed.iso")])
+    assert learned == {"DomainName": "machine-w1"}  # killed before the domain existed
+    assert driver.learn(learned) and driver.config.DomainName == "machine-w1"
+    driver.learn(
+        driver.adopt([("domain", "machine-w1"), ("lease", "52:54:00:0a:0b:0c 192.168.42.7")])
+    )
     assert (driver.config.MAC, driver.config.IPAddress) == ("52:54:00:0a:0b:0c", "192.168.42.7")
     saved = Driver(KVMConfig(MachineName="w2", DomainName="machine-w2", MAC="m", IPAddress="i"))
-    saved.adopt([("domain", "other"), ("lease", "x y")])  # what the record holds wins
-    assert (saved.config.DomainName, saved.config.MAC) == ("machine-w2", "m")
+    assert not saved.adopt([("domain", "other"), ("lease", "x y")])  # the record's values win

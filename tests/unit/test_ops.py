@@ -27,7 +27,7 @@ def options(name: str, fail: str = "", keep: bool = False) -> ops.CreateOptions:
 def test_create_saves_driver_state_and_journal(store_root: Path) -> None:
     record = ops.create(context(store_root), options("a"))
     assert record.Driver["IPAddress"] == "192.0.2.10"
-    assert record.Driver["Power"] == "on"  # unknown driver keys are persisted
+    assert record.Driver["Power"] == "on"  # what create learned is saved
     journal = Journal.read(store_root / "machines/a")
     assert journal is not None and journal.phase == "ready"
     assert journal.resources == [{"kind": "fake-vm", "id": "a"}]

@@ -23,7 +23,7 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from machine.driver import (
     DriverError,
     Endpoint,
     Features,
+    Learned,
     Orphan,
     PreCreateCheckFailed,
     State,
@@ -59,7 +60,7 @@ STATES = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class EC2Config(BaseConfig):
     SSHUser: str = flag(
         "amazonec2-ssh-user", default="ubuntu", env="AWS_SSH_USER", help="SSH username"
@@ -254,7 +255,7 @@ class Driver(BaseDriver[EC2Config]):
 
     # --- create -------------------------------------------------------------------------------
 
-    def pre_create_check(self) -> None:
+    def pre_create_check(self) -> Learned:
         from machine_driver_amazonec2 import ami, groups
         from machine_driver_amazonec2.api import known_regions
 
@@ -306,7 +307,7 @@ class Driver(BaseDriver[EC2Config]):
 
         ec2 = self._ec2()
         self._check_key_pair(ec2)
-        self._resolve_network(ec2)
+        resolved = self._resolve_network(ec2)
         if not cfg.AMI and cfg.Endpoint:
             # an EC2-compatible cloud has no Canonical SSM parameters (and AWS's SSM must not
             # be asked with its credentials)
@@ -314,10 +315,12 @@ class Driver(BaseDriver[EC2Config]):
                 "With --amazonec2-endpoint, give the image with --amazonec2-ami"
             )
         if not cfg.AMI:
-            cfg.AMI = ami.default_ami(ec2, self._ec2("ssm"), cfg.InstanceType)
-        images = ec2("DescribeImages", ImageIds=[cfg.AMI]).get("Images")
+            resolved["AMI"] = ami.default_ami(ec2, self._ec2("ssm"), cfg.InstanceType)
+        image_id = resolved.get("AMI", cfg.AMI)
+        images = ec2("DescribeImages", ImageIds=[image_id]).get("Images")
         if not images:
-            raise PreCreateCheckFailed(f"AMI {cfg.AMI} does not exist in {cfg.Region}")
+            raise PreCreateCheckFailed(f"AMI {image_id} does not exist in {cfg.Region}")
+        return resolved  # the image, VPC, zone and subnet the machine will use
 
     def _check_key_pair(self, ec2: Any) -> None:
         from machine_driver_amazonec2.api import ApiError
@@ -341,7 +344,7 @@ class Driver(BaseDriver[EC2Config]):
                 "deletes it.",
             )
 
-    def _resolve_network(self, ec2: Any) -> None:
+    def _resolve_network(self, ec2: Any) -> dict[str, Any]:
         """VPC and subnet as docker-machine found them: the default VPC, the zone's subnet."""
         cfg = self.config
         if cfg.SubnetId:
@@ -353,12 +356,10 @@ class Driver(BaseDriver[EC2Config]):
                 raise PreCreateCheckFailed(
                     f"Subnet {cfg.SubnetId} is not in VPC {cfg.VpcId} (it is in {subnet['VpcId']})"
                 )
-            cfg.VpcId = subnet["VpcId"]
-            cfg.Zone = subnet["AvailabilityZone"][len(cfg.Region) :] or cfg.Zone
-            return
-        if not cfg.VpcId:
-            cfg.VpcId = _default_vpc(ec2)
-        if not cfg.VpcId:
+            zone = subnet["AvailabilityZone"][len(cfg.Region) :] or cfg.Zone
+            return {"VpcId": subnet["VpcId"], "Zone": zone}
+        vpc = cfg.VpcId or _default_vpc(ec2)
+        if not vpc:
             raise PreCreateCheckFailed(
                 "No VPC: this account has no default VPC",
                 hint="Give --amazonec2-vpc-id or --amazonec2-subnet-id.",
@@ -368,61 +369,67 @@ class Driver(BaseDriver[EC2Config]):
             "DescribeSubnets",
             Filters=[
                 {"Name": "availability-zone", "Values": [zone]},
-                {"Name": "vpc-id", "Values": [cfg.VpcId]},
+                {"Name": "vpc-id", "Values": [vpc]},
             ],
         ).get("Subnets", [])
         if not subnets:
             raise PreCreateCheckFailed(
-                f"No subnet in zone {zone} of VPC {cfg.VpcId}",
+                f"No subnet in zone {zone} of VPC {vpc}",
                 hint="Give --amazonec2-subnet-id, or another --amazonec2-zone.",
             )
         subnets.sort(key=lambda s: not s.get("DefaultForAz", False))
-        cfg.SubnetId = subnets[0]["SubnetId"]
+        return {"VpcId": vpc, "SubnetId": subnets[0]["SubnetId"]}
 
-    def create(self, request: CreateRequest) -> None:
+    def create(self, request: CreateRequest) -> Learned:
         from machine_driver_amazonec2 import groups
         from machine_driver_amazonec2.api import ApiError
 
-        cfg = self.config
+        chosen = self.config
         ec2 = self._ec2()
         deadline = request.deadline or time.monotonic() + ADDRESS_WAIT
         public_key = self._ssh_key(request)
-        cfg.StoreId = request.store_id
         tags = self._tags(request.store_id)
+        learned: dict[str, Any] = {
+            "SSHKeyPath": str(request.ssh_key_path),
+            "StoreId": request.store_id,
+            "EnginePort": request.engine_port,
+        }
 
-        if cfg.KeyName:
-            cfg.ExistingKey = True
+        if chosen.KeyName:
+            learned["ExistingKey"] = True
         else:
             ec2(
                 "ImportKeyPair",
-                KeyName=cfg.MachineName,
+                KeyName=chosen.MachineName,
                 PublicKeyMaterial=public_key.encode(),
                 TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags}],
             )
-            cfg.KeyName = cfg.MachineName
-            request.record("key-pair", cfg.KeyName)
+            learned["KeyName"] = chosen.MachineName
+            request.record("key-pair", chosen.MachineName)
+
+        made = list(chosen.CreatedSecurityGroupIds)
 
         def made_group(group_id: str) -> None:
-            cfg.CreatedSecurityGroupIds = (*cfg.CreatedSecurityGroupIds, group_id)
+            made.append(group_id)
+            learned["CreatedSecurityGroupIds"] = tuple(made)
             request.record("security-group", group_id)
 
-        cfg.EnginePort = request.engine_port
-        ports = [groups.Port(cfg.SSHPort), groups.Port(cfg.EnginePort)]
-        ports += [groups.Port.parse(p) for p in cfg.OpenPorts]
-        cidrs = list(cfg.AllowedCidrs) or ["0.0.0.0/0"]
+        ports = [groups.Port(chosen.SSHPort), groups.Port(request.engine_port)]
+        ports += [groups.Port.parse(p) for p in chosen.OpenPorts]
+        cidrs = list(chosen.AllowedCidrs) or ["0.0.0.0/0"]
         group_tags = [t for t in tags if t["Key"] != TAG_NAME]  # groups are shared
 
         def ensure_groups() -> None:
-            cfg.SecurityGroupIds = tuple(
+            learned["SecurityGroupIds"] = tuple(
                 groups.ensure(
                     ec2,
-                    cfg.SecurityGroupNames,
-                    cfg.VpcId,
+                    chosen.SecurityGroupNames,
+                    chosen.VpcId,
                     ports,
                     cidrs,
                     group_tags,
                     made_group,
-                    open_ports=not cfg.SecurityGroupReadOnly,
+                    open_ports=not chosen.SecurityGroupReadOnly,
                 )
             )
 
@@ -430,22 +437,22 @@ class Driver(BaseDriver[EC2Config]):
         user_data = self._user_data(request, public_key)
         # Recorded before the call: if this process dies while RunInstances is in flight, rm
         # still finds the instance by its token.
-        cfg.ClientToken = f"machine-{uuid.uuid4().hex}"
-        request.record("client-token", cfg.ClientToken)
+        learned["ClientToken"] = f"machine-{uuid.uuid4().hex}"
+        request.record("client-token", learned["ClientToken"])
         try:
-            self._launch(ec2, user_data, tags, request)
+            learned.update(self._launch(ec2, replace(chosen, **learned), user_data, tags, request))
         except ApiError as exc:
             if exc.code not in groups.NOT_FOUND_YET:
                 raise
             # a machine's rm deleted the shared group between our lookup and the launch
             ensure_groups()
-            self._launch(ec2, user_data, tags, request)
-        self._wait_for_address(ec2, deadline)
+            learned.update(self._launch(ec2, replace(chosen, **learned), user_data, tags, request))
+        learned.update(self._wait_for_address(ec2, replace(chosen, **learned), deadline))
+        return learned
 
     def _ssh_key(self, request: CreateRequest) -> str:
         """The public key for the key pair; a user's own key replaces the one the core made."""
         cfg = self.config
-        cfg.SSHKeyPath = str(request.ssh_key_path)
         if not cfg.SSHPrivateKeyPath:
             return request.ssh_public_key
         own = Path(cfg.SSHPrivateKeyPath).expanduser()
@@ -486,8 +493,7 @@ class Driver(BaseDriver[EC2Config]):
             )
         return data
 
-    def _launch_spec(self) -> dict[str, Any]:
-        cfg = self.config
+    def _launch_spec(self, cfg: EC2Config) -> dict[str, Any]:
         ebs: dict[str, Any] = {
             "VolumeSize": cfg.RootSize,
             "VolumeType": cfg.VolumeType,
@@ -520,13 +526,17 @@ class Driver(BaseDriver[EC2Config]):
         return spec
 
     def _launch(
-        self, ec2: Any, user_data: bytes, tags: list[dict[str, str]], request: CreateRequest
-    ) -> None:
+        self,
+        ec2: Any,
+        cfg: EC2Config,
+        user_data: bytes,
+        tags: list[dict[str, str]],
+        request: CreateRequest,
+    ) -> dict[str, str]:
         """One RunInstances, spot or not: the client token makes it idempotent, and tags, IMDS
         options and the network interface apply at launch (a spot market option rather than
-        docker-machine's RequestSpotInstances, which did none of that)."""
-        cfg = self.config
-        params = self._launch_spec()
+        docker-machine's RequestSpotInstances, which did none of that). The instance's ids."""
+        params = self._launch_spec(cfg)
         tag_specs = [
             {"ResourceType": "instance", "Tags": tags},
             {"ResourceType": "volume", "Tags": tags},
@@ -552,25 +562,26 @@ class Driver(BaseDriver[EC2Config]):
             ClientToken=cfg.ClientToken,
         )
         instance = answer["Instances"][0]
-        cfg.InstanceId = instance["InstanceId"]
-        request.record("instance", cfg.InstanceId)
+        ids = {"InstanceId": str(instance["InstanceId"])}
+        request.record("instance", ids["InstanceId"])
         if instance.get("SpotInstanceRequestId"):
-            cfg.SpotInstanceRequestId = instance["SpotInstanceRequestId"]
-            request.record("spot-request", cfg.SpotInstanceRequestId)
+            ids["SpotInstanceRequestId"] = str(instance["SpotInstanceRequestId"])
+            request.record("spot-request", ids["SpotInstanceRequestId"])
+        return ids
 
-    def _wait_for_address(self, ec2: Any, deadline: float) -> None:
-        cfg = self.config
+    def _wait_for_address(self, ec2: Any, cfg: EC2Config, deadline: float) -> dict[str, str]:
+        """The instance's addresses, once it runs and has the one we reach it at."""
         state = ""
         for _ in attempts(deadline, first=2.0, factor=1.0, sleep=ec2.policy.sleep):
-            instance = self._describe(ec2)
+            instance = self._describe(ec2, cfg.InstanceId)
             state = (instance or {}).get("State", {}).get("Name", "")
             if instance is not None and state == "running":
-                cfg.PrivateIPAddress = instance.get("PrivateIpAddress", "") or ""
+                private_ip = instance.get("PrivateIpAddress", "") or ""
                 public = instance.get("PublicIpAddress", "") or ""
                 private = cfg.PrivateIPOnly or cfg.UsePrivateIP
-                cfg.IPAddress = cfg.PrivateIPAddress if private else public
-                if cfg.IPAddress:
-                    return
+                ip = private_ip if private else public
+                if ip:
+                    return {"PrivateIPAddress": private_ip, "IPAddress": ip}
             if state in ("shutting-down", "terminated", "stopped", "stopping"):
                 reason = (instance or {}).get("StateReason", {}).get("Message", "")
                 raise DriverError(f"instance {cfg.InstanceId} is {state}: {reason}".rstrip(": "))
@@ -580,7 +591,9 @@ class Driver(BaseDriver[EC2Config]):
             "from inside the VPC.",
         )
 
-    def _describe(self, ec2: Any, just_made: bool = True) -> dict[str, Any] | None:
+    def _describe(
+        self, ec2: Any, instance_id: str, just_made: bool = True
+    ) -> dict[str, Any] | None:
         """The instance. Just made, an unknown id is waited out (EC2 is eventually consistent);
         otherwise an unknown id means it is gone (None)."""
         from machine_driver_amazonec2.api import ApiError
@@ -588,7 +601,7 @@ class Driver(BaseDriver[EC2Config]):
         try:
             answer = ec2(
                 "DescribeInstances",
-                InstanceIds=[self.config.InstanceId],
+                InstanceIds=[instance_id],
                 retry_codes=frozenset({"InvalidInstanceID.NotFound"}) if just_made else frozenset(),
             )
         except ApiError as exc:
@@ -649,10 +662,11 @@ class Driver(BaseDriver[EC2Config]):
                 out[i] = STATES.get(name, State.NONE) if name else State.NOT_FOUND
         return [out[i] for i in range(len(drivers))]
 
-    def start(self) -> None:
+    def start(self) -> Learned:
         ec2 = self._ec2()
         ec2("StartInstances", InstanceIds=[self.config.InstanceId])
-        self._wait_for_address(ec2, time.monotonic() + ADDRESS_WAIT)  # the public IP is new
+        # the public IP is new
+        return self._wait_for_address(ec2, self.config, time.monotonic() + ADDRESS_WAIT)
 
     def stop(self) -> None:
         self._ec2()("StopInstances", InstanceIds=[self.config.InstanceId], Force=False)
@@ -665,19 +679,23 @@ class Driver(BaseDriver[EC2Config]):
 
     # --- removal ------------------------------------------------------------------------------
 
-    def adopt(self, resources: Sequence[tuple[str, str]]) -> None:
+    def adopt(self, resources: Sequence[tuple[str, str]]) -> Learned:
         cfg = self.config
+        learned: dict[str, Any] = {}
+        made = list(cfg.CreatedSecurityGroupIds)
         for kind, ident in resources:
             if kind == "instance" and not cfg.InstanceId:
-                cfg.InstanceId = ident
+                learned["InstanceId"] = ident
             elif kind == "spot-request" and not cfg.SpotInstanceRequestId:
-                cfg.SpotInstanceRequestId = ident
+                learned["SpotInstanceRequestId"] = ident
             elif kind == "key-pair" and not cfg.KeyName:
-                cfg.KeyName, cfg.ExistingKey = ident, False
-            elif kind == "security-group" and ident not in cfg.CreatedSecurityGroupIds:
-                cfg.CreatedSecurityGroupIds = (*cfg.CreatedSecurityGroupIds, ident)
+                learned["KeyName"], learned["ExistingKey"] = ident, False
+            elif kind == "security-group" and ident not in made:
+                made.append(ident)
+                learned["CreatedSecurityGroupIds"] = tuple(made)
             elif kind == "client-token" and not cfg.ClientToken:
-                cfg.ClientToken = ident
+                learned["ClientToken"] = ident
+        return learned
 
     def remove(self) -> None:
         """Terminate the instance, cancel its spot request, delete its key pair and the groups
@@ -688,7 +706,7 @@ class Driver(BaseDriver[EC2Config]):
         ec2 = self._ec2()
         problems: list[str] = []
         if not cfg.InstanceId and cfg.ClientToken:
-            cfg.InstanceId = self._instance_by_token(ec2)
+            cfg = replace(cfg, InstanceId=self._instance_by_token(ec2))
         if cfg.SpotInstanceRequestId:
             try:
                 ec2(
@@ -697,7 +715,7 @@ class Driver(BaseDriver[EC2Config]):
             except ApiError as exc:
                 if exc.code != "InvalidSpotInstanceRequestID.NotFound":
                     problems.append(exc.message)
-        instance = self._describe(ec2, just_made=False) if cfg.InstanceId else None
+        instance = self._describe(ec2, cfg.InstanceId, just_made=False) if cfg.InstanceId else None
         if instance is not None and instance["State"]["Name"] != "terminated":
             try:
                 ec2("TerminateInstances", InstanceIds=[cfg.InstanceId])
@@ -712,8 +730,7 @@ class Driver(BaseDriver[EC2Config]):
                     problems.append(exc.message)
         ours = self._groups_of_this_store(ec2) if not problems else []
         if ours:
-            kept = self._remove_groups(ec2, ours)
-            cfg.CreatedSecurityGroupIds = tuple(g for g in cfg.CreatedSecurityGroupIds if g in kept)
+            self._remove_groups(ec2, cfg, ours)  # a group still in use stays, with its user
         if problems:
             raise DriverError("; ".join(problems))
 
@@ -736,16 +753,15 @@ class Driver(BaseDriver[EC2Config]):
                 ours.append(group["GroupId"])
         return ours
 
-    def _remove_groups(self, ec2: Any, candidates: list[str]) -> list[str]:
+    def _remove_groups(self, ec2: Any, cfg: EC2Config, candidates: list[str]) -> list[str]:
         """Delete the groups no other instance uses; the ones kept. EC2 refuses while our own
         instance is still shutting down, so wait for it (briefly) first."""
         from machine_driver_amazonec2 import groups
 
-        cfg = self.config
         if cfg.InstanceId:
             deadline = time.monotonic() + 180
             for _ in attempts(deadline, first=3.0, factor=1.0, sleep=ec2.policy.sleep):
-                instance = self._describe(ec2, just_made=False)
+                instance = self._describe(ec2, cfg.InstanceId, just_made=False)
                 if instance is None or instance["State"]["Name"] == "terminated":
                     break
         kept = []

@@ -18,6 +18,7 @@ from machine.driver import (
     CreateRequest,
     Endpoint,
     Features,
+    Learned,
     PreCreateCheckFailed,
     State,
     flag,
@@ -29,7 +30,7 @@ from machine.driver import Driver as BaseDriver
 STATE_DIAL_TIMEOUT = 5.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class GenericConfig(BaseConfig):
     IPAddress: str = flag(
         "generic-ip-address", default="", env="GENERIC_IP_ADDRESS", help="IP Address of machine"
@@ -77,11 +78,10 @@ class Driver(BaseDriver[GenericConfig]):
             flag = "--generic-ip-address" if "IPAddress" in why else "--generic-ssh-user"
             raise PreCreateCheckFailed(f"{flag}: {why.split(': ', 1)[1]}")
 
-    def create(self, request: CreateRequest) -> None:
+    def create(self, request: CreateRequest) -> Learned:
         if not self.config.SSHKey:
             # Rely on the user's agent and ~/.ssh keys, as docker-machine does.
-            self.config.SSHKeyPath = ""
-            return
+            return {"SSHKeyPath": ""}
         src = Path(os.path.expanduser(self.config.SSHKey))
         dst = request.ssh_key_path
         # explicit modes: the files are never readable by others, whatever the umask
@@ -89,7 +89,7 @@ class Driver(BaseDriver[GenericConfig]):
         pub = src.with_name(src.name + ".pub")
         if pub.is_file():
             write_atomic(dst.with_name(dst.name + ".pub"), pub.read_bytes(), PRIVATE_FILE)
-        self.config.SSHKeyPath = str(dst)
+        return {"SSHKeyPath": str(dst)}
 
     def endpoint(self) -> Endpoint:
         return Endpoint(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from machine.driver import (
@@ -23,6 +23,7 @@ from machine.driver import (
     DriverError,
     Endpoint,
     Features,
+    Learned,
     PreCreateCheckFailed,
     State,
     attempts,
@@ -34,7 +35,7 @@ IP_WAIT = 300.0  # seconds, when the core gave no deadline (software emulation b
 STOP_WAIT = 90.0  # ACPI shutdown, then force
 
 
-@dataclass
+@dataclass(frozen=True)
 class KVMConfig(BaseConfig):
     SSHUser: str = flag("kvm-ssh-user", default="docker", env="KVM_SSH_USER", help="SSH username")
     Memory: int = flag(
@@ -175,25 +176,35 @@ class Driver(BaseDriver[KVMConfig]):
     def image_ref(self) -> str:
         return self.config.Boot2DockerURL or self.config.Image
 
-    def create(self, request: CreateRequest) -> None:
+    def create(self, request: CreateRequest) -> Learned:
         from machine import seed
         from machine_driver_kvm import xml
         from machine_driver_kvm.accel import choose
         from machine_driver_kvm.virt import Virt
 
-        cfg = self.config
-        cfg.SSHKeyPath = str(request.ssh_key_path)
-        cfg.EnginePort = request.engine_port
         deadline = request.deadline or time.monotonic() + IP_WAIT
         image = request.image
         if image is None:
             raise DriverError("the kvm driver was given no boot image")
-        if cfg.SSHUser == "docker" and image.ssh_user != "docker":
-            cfg.SSHUser = image.ssh_user
-        virt = Virt(cfg.connectionString)
+        chosen = self.config
+        learned: dict[str, Any] = {
+            "SSHKeyPath": str(request.ssh_key_path),
+            "EnginePort": request.engine_port,
+            "DomainName": f"machine-{chosen.MachineName}",
+            "MAC": "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3)),
+        }
+        if chosen.SSHUser == "docker" and image.ssh_user != "docker":
+            learned["SSHUser"] = image.ssh_user  # the image's own login user (a cloud image)
+        virt = Virt(chosen.connectionString)
         try:
-            cfg.DomainName = f"machine-{cfg.MachineName}"
-            cfg.MAC = "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+            if virt.session:
+                learned["ForwardSSHPort"] = _free_port()
+                learned["ForwardEnginePort"] = _free_port()
+            accel, why = choose(chosen.Accel, image)
+            if why:
+                request.note(why)
+            learned["DomainType"] = accel
+            cfg = replace(chosen, **learned)  # what the VM is made from
             base = virt.upload_file(f"base-{image.disk.name}.qcow2", image.disk, "qcow2")
             kernel = initrd = ""
             if image.kernel and image.initrd and cfg.Boot == "kernel":
@@ -215,14 +226,9 @@ class Driver(BaseDriver[KVMConfig]):
             request.record("volume", f"{cfg.DomainName}-seed.iso")
             forwards: tuple[tuple[int, int], ...] = ()
             if virt.session:
-                cfg.ForwardSSHPort, cfg.ForwardEnginePort = _free_port(), _free_port()
                 forwards = ((cfg.ForwardSSHPort, 22), (cfg.ForwardEnginePort, cfg.EnginePort))
             else:
                 virt.network(cfg.Network)
-            accel, why = choose(cfg.Accel, image)
-            if why:
-                request.note(why)
-            cfg.DomainType = accel
             spec = xml.DomainSpec(
                 name=cfg.DomainName,
                 memory_mb=cfg.Memory,
@@ -243,48 +249,26 @@ class Driver(BaseDriver[KVMConfig]):
             dom = virt.conn.defineXML(xml.domain(spec))
             request.record("domain", cfg.DomainName)
             dom.create()
-            self._learn_address(virt, dom, deadline, request.record)
+            learned["IPAddress"] = _address(cfg, virt, dom, deadline, request.record)
         finally:
             virt.close()
+        return learned
 
-    def adopt(self, resources: Sequence[tuple[str, str]]) -> None:
-        """What a create killed before saving the record had made (its journal): the domain and
-        its volumes are named after DomainName, and the pinned lease is "MAC IP"."""
+    def adopt(self, resources: Sequence[tuple[str, str]]) -> Learned:
+        """What a failed or killed create had made (its journal): the domain and its volumes
+        are named after DomainName, and the pinned lease is "MAC IP"."""
         cfg = self.config
+        learned: dict[str, Any] = {}
         for kind, ident in resources:
-            if kind == "domain":
-                cfg.DomainName = cfg.DomainName or ident
-            elif kind == "volume" and not cfg.DomainName:
-                cfg.DomainName = ident.removesuffix("-seed.iso").removesuffix(".qcow2")
-            elif kind == "lease" and not (cfg.MAC and cfg.IPAddress):
-                cfg.MAC, _, cfg.IPAddress = ident.partition(" ")
-
-    def _learn_address(
-        self,
-        virt: object,
-        dom: object,
-        deadline: float,
-        record: Callable[[str, str], None] | None = None,
-    ) -> None:
-        from machine_driver_kvm.virt import Virt
-
-        assert isinstance(virt, Virt)
-        cfg = self.config
-        if virt.session:
-            cfg.IPAddress = "127.0.0.1"
-            return
-        net = virt.network(cfg.Network)
-        # A reservation is authoritative, and may have changed while the VM was off (someone
-        # edited or re-created the network): the VM gets that address, and a stale lease
-        # from its last boot must not be mistaken for it.
-        pinned = virt.pinned_ip(net, cfg.MAC)
-        if pinned:
-            cfg.IPAddress = pinned
-            return
-        cfg.IPAddress = virt.wait_for_ip(dom, cfg.Network, cfg.MAC, deadline)
-        if record is not None:  # journaled first: a create killed now leaves no reservation
-            record("lease", f"{cfg.MAC} {cfg.IPAddress}")
-        virt.pin_lease(net, cfg.MAC, cfg.IPAddress, cfg.MachineName)
+            if cfg.DomainName or "DomainName" in learned:
+                pass
+            elif kind == "domain":
+                learned["DomainName"] = ident
+            elif kind == "volume":
+                learned["DomainName"] = ident.removesuffix("-seed.iso").removesuffix(".qcow2")
+            if kind == "lease" and not (cfg.MAC and cfg.IPAddress):
+                learned["MAC"], _, learned["IPAddress"] = ident.partition(" ")
+        return learned
 
     # --- the machine ------------------------------------------------------------------------
 
@@ -331,7 +315,7 @@ class Driver(BaseDriver[KVMConfig]):
                 virt.close()
         return [out[i] for i in range(len(drivers))]
 
-    def start(self) -> None:
+    def start(self) -> Learned:
         from machine_driver_kvm.virt import Virt
 
         virt = Virt(self.config.connectionString)
@@ -340,7 +324,7 @@ class Driver(BaseDriver[KVMConfig]):
             if not virt.session:
                 virt.network(self.config.Network)  # a network stopped since must run again
             dom.create()
-            self._learn_address(virt, dom, time.monotonic() + IP_WAIT)
+            return {"IPAddress": _address(self.config, virt, dom, time.monotonic() + IP_WAIT)}
         finally:
             virt.close()
 
@@ -370,9 +354,9 @@ class Driver(BaseDriver[KVMConfig]):
         finally:
             virt.close()
 
-    def restart(self) -> None:
+    def restart(self) -> Learned:
         self.stop()
-        self.start()
+        return self.start()
 
     def remove(self) -> None:
         """Domain, its disk and seed, its pinned lease, and the private network if unused."""
@@ -403,6 +387,33 @@ class Driver(BaseDriver[KVMConfig]):
         if dom is None:
             raise DriverError(f'the VM of machine "{self.config.MachineName}" no longer exists')
         return dom
+
+
+def _address(
+    cfg: KVMConfig,
+    virt: object,
+    dom: object,
+    deadline: float,
+    record: Callable[[str, str], None] | None = None,
+) -> str:
+    """The VM's address: its pinned lease, or the lease it got, pinned now."""
+    from machine_driver_kvm.virt import Virt
+
+    assert isinstance(virt, Virt)
+    if virt.session:
+        return "127.0.0.1"
+    net = virt.network(cfg.Network)
+    # A reservation is authoritative, and may have changed while the VM was off (someone
+    # edited or re-created the network): the VM gets that address, and a stale lease
+    # from its last boot must not be mistaken for it.
+    pinned = virt.pinned_ip(net, cfg.MAC)
+    if pinned:
+        return pinned
+    ip = virt.wait_for_ip(dom, cfg.Network, cfg.MAC, deadline)
+    if record is not None:  # journaled first: a create killed now leaves no reservation
+        record("lease", f"{cfg.MAC} {ip}")
+    virt.pin_lease(net, cfg.MAC, ip, cfg.MachineName)
+    return ip
 
 
 def _state(virt: object, code: int) -> State:

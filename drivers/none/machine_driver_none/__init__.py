@@ -16,6 +16,7 @@ from machine.driver import (
     CreateRequest,
     Endpoint,
     Features,
+    Learned,
     PreCreateCheckFailed,
     State,
     flag,
@@ -23,7 +24,7 @@ from machine.driver import (
 from machine.driver import Driver as BaseDriver
 
 
-@dataclass
+@dataclass(frozen=True)
 class NoneConfig(BaseConfig):
     URL: str = flag(
         "url", default="", env="NONE_URL", help="URL of host when no driver is selected"
@@ -42,9 +43,9 @@ class Driver(BaseDriver[NoneConfig]):
         if not self.config.URL:
             raise PreCreateCheckFailed("The none driver requires the --url option")
 
-    def create(self, request: CreateRequest) -> None:
+    def create(self, request: CreateRequest) -> Learned:
         # docker-machine stores the URL's host:port as IPAddress for this driver.
-        self.config.IPAddress = _netloc(self.config.URL)
+        return {"IPAddress": _netloc(self.config.URL)}
 
     def endpoint(self) -> Endpoint:
         return Endpoint(
