@@ -56,12 +56,16 @@ package_dir, driver_entry_points, extras = bundled_drivers()
 extras["all"] = sorted({r for sdk in extras.values() for r in sdk})
 extras["dev"] = DEV
 setup(
-    # machine/_images (a link to images/: the catalog and the machine-os recipe) is data only
-    packages=[*find_packages(include=["machine", "machine.*"]), "machine._images", *package_dir],
+    # machine/images/data (a link to images/: the catalog and the machine-os recipe) is data only
+    packages=[
+        *find_packages(include=["machine", "machine.*"]),
+        "machine.images.data",
+        *package_dir,
+    ],
     package_dir=package_dir,
     package_data={
         "machine": ["py.typed"],
-        "machine._images": ["*.json", "machine-os/*"],
+        "machine.images.data": ["*.json", "machine-os/*"],
         **{package: ["py.typed"] for package in package_dir},
     },
     entry_points={

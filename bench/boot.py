@@ -21,8 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from machine import certs, seed
-from machine.images import Cache, Digest
+from machine import seed
+from machine.images.cache import Cache, Digest
+from machine.tls import certs
 from testbed import images as machine_os
 
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")

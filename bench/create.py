@@ -15,10 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from machine import certs, ops
+from machine import ops
 from machine.progress import Progress
 from machine.registry import Registry
-from machine.store import Store
+from machine.store.filestore import Store
+from machine.tls import certs
 from testbed.hosts import TestHost
 
 PROVISION_PHASES = (

@@ -45,7 +45,7 @@ def main(runs: int) -> None:
         import os
 
         os.environ.update(ec2.env())
-        from machine.store import Store
+        from machine.store.filestore import Store
         from machine_driver_amazonec2 import Driver
 
         s = Store(store)

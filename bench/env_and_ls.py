@@ -21,10 +21,11 @@ COUNT = 1000
 
 def _generic_record(root: Path, name: str, ip: str) -> None:
     """A generic machine's record with real certificates, as create leaves it (no host needed)."""
-    from machine import certstore, ops
+    from machine import ops
     from machine.driver import Endpoint
-    from machine.host import HostOptions, HostRecord
-    from machine.store import Store
+    from machine.store.filestore import Store
+    from machine.store.record import HostOptions, HostRecord
+    from machine.tls import certstore
 
     store = Store(root)
     files = certstore.store_files(store.certs_dir)

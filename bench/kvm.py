@@ -18,11 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from machine import ops, osimage
-from machine.images import Cache, Digest
+from machine import ops
+from machine.images import osimage
+from machine.images.cache import Cache, Digest
 from machine.progress import Progress
 from machine.registry import Registry
-from machine.store import Store
+from machine.store.filestore import Store
 from testbed import libvirt as libvirt_host
 from testbed.hosts import CACHE
 

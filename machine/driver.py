@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
 from machine.errors import DriverError, NotSupported, PreCreateCheckFailed
-from machine.files import PRIVATE_FILE, write_atomic
+from machine.store.files import PRIVATE_FILE, write_atomic
 from machine.wait import attempts
 
 __all__ = [
@@ -404,7 +404,7 @@ class Driver(abc.ABC, Generic[C]):
 
 
 def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
-    from machine.locks import exclusive
+    from machine.store.locks import exclusive
 
     @functools.wraps(method)
     def call(self: Driver, *args: Any, **kwargs: Any) -> Any:
@@ -416,7 +416,7 @@ def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _serialized_batch(method: Callable[..., Any]) -> Callable[..., Any]:
-    from machine.locks import exclusive
+    from machine.store.locks import exclusive
 
     @functools.wraps(method)
     def call(cls: type[Driver], drivers: Sequence[Driver]) -> Any:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from machine.driver import Driver
 from machine.errors import CorruptRecord, DriverLoadError, DriverNotFound, DriverUnavailable
-from machine.host import HostRecord
+from machine.store.record import HostRecord
 
 GROUP = "machine.drivers"
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from machine.driver import BaseConfig, CreateRequest, Endpoint, Features, Learned, State
 from machine.driver import Driver as BaseDriver
-from machine.ssh import Result
+from machine.remote.ssh import Result
 
 
 class UnexpectedCommand(AssertionError):

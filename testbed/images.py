@@ -12,8 +12,8 @@ IMAGE_CACHE = CACHE / "kvm-cache"
 
 def built(recipe: Path | None = None, name: str = "") -> dict[str, str]:
     """The manifest of machine-os (or of `recipe` built as `name`) in IMAGE_CACHE."""
-    from machine import osimage
-    from machine.images import Cache
+    from machine.images import osimage
+    from machine.images.cache import Cache
 
     recipe = recipe or osimage.RECIPE
     name = name or osimage.NAME

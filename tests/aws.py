@@ -300,8 +300,8 @@ def fence() -> bool:
 
 def machine_records(store: Path, ec2: EC2, count: int, region: str = REGION) -> list[str]:
     """`count` machines as create leaves them, their instances launched in one call."""
-    from machine.host import HostOptions, HostRecord
-    from machine.store import Store
+    from machine.store.filestore import Store
+    from machine.store.record import HostOptions, HostRecord
 
     client = ec2.client(region=region)
     image = client.describe_images(Filters=[{"Name": "name", "Values": ["ubuntu/images/*"]}])[

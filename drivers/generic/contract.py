@@ -13,7 +13,7 @@ from typing import Any
 
 @contextmanager
 def backend(tmp: Path) -> Iterator[dict[str, Any]]:
-    from machine import certs
+    from machine.tls import certs
 
     key = tmp / "user-key"
     key.write_bytes(certs.ssh_keypair()[0])

@@ -2,7 +2,7 @@
 # mmdebstrap customize hook for machine-os: $1 is the root file system being built.
 # Boots to a reachable sshd as fast as possible: networkd for DHCP, and a seed step that
 # applies the seed (NoCloud ISO or VMware guestinfo) before sshd starts. The disk layout and
-# the boot loader are the build's (machine/osimage.py), as is /etc/fstab.
+# the boot loader are the build's (machine/images/osimage.py), as is /etc/fstab.
 set -eu
 root="$1"
 here="$(dirname "$0")"

@@ -25,8 +25,8 @@ def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) ->
     from machine import ops
     from machine.cli import driverflags
     from machine.cli.create import default_driver
-    from machine.host import EngineOptions
     from machine.registry import default_registry
+    from machine.store.record import EngineOptions
 
     words = list(params.get("name") or ())
     if not words:
@@ -108,7 +108,7 @@ def _client_files(ctx: click.Context) -> Any:
         return None
     from pathlib import Path
 
-    from machine.certstore import ClientFiles, store_files
+    from machine.tls.certstore import ClientFiles, store_files
 
     default = store_files(store_of(ctx).certs_dir)
     defaults = [default.ca_cert, default.ca_key, default.client_cert, default.client_key]
@@ -168,7 +168,7 @@ def rm_cmd(
 def _removal_warnings(ctx: click.Context, names: list[str]) -> list[str]:
     """docker-machine's warning, except for machines whose host is not ours to delete: say
     what stays, and that an engine we configured keeps trusting this store's CA."""
-    from machine.engine import SYSTEMD_DROPIN
+    from machine.docker.engine import SYSTEMD_DROPIN
     from machine.registry import default_registry
 
     store = store_of(ctx)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from machine import errors
-from machine.store import Store, validate_name
+from machine.store.filestore import Store, validate_name
 
 DEFAULT_NAME = "default"
 

@@ -11,7 +11,7 @@ from machine import errors
 from machine.cli.common import store_of
 
 if TYPE_CHECKING:
-    from machine.images import Cache
+    from machine.images.cache import Cache
 
 app = typer.Typer(
     help="Manage boot images (machine-os and cloud images).",
@@ -21,7 +21,7 @@ app = typer.Typer(
 
 
 def _cache(ctx: typer.Context) -> Cache:
-    from machine.images import Cache
+    from machine.images.cache import Cache
 
     return Cache(store_of(ctx).root / "cache")
 
@@ -32,7 +32,7 @@ def build_cmd(
     name: Annotated[str, typer.Argument(help="The image to build (machine-os)")] = "machine-os",
 ) -> None:
     """Build machine-os from Debian packages (needs root and mmdebstrap)."""
-    from machine import osimage
+    from machine.images import osimage
 
     if name != osimage.NAME:
         raise errors.UsageError(f"Error: only {osimage.NAME} can be built (not {name!r})")
@@ -44,7 +44,7 @@ def build_cmd(
 @app.command("pull")
 def pull_cmd(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
     """Fetch a catalog image (debian-12, ubuntu-24.04) into the cache."""
-    from machine.images import progress_bar
+    from machine.images.cache import progress_bar
 
     cache = _cache(ctx)
     image = cache.resolve(name, (), progress_bar(f"Downloading {name}"))
@@ -64,9 +64,9 @@ def export_cmd(
     import os
     from pathlib import Path
 
-    from machine import imageformats
-    from machine.files import PUBLIC_FILE, copy_sparse
-    from machine.images import progress_bar
+    from machine.images import imageformats
+    from machine.images.cache import progress_bar
+    from machine.store.files import PUBLIC_FILE, copy_sparse
 
     imageformats.check_format(fmt)
     dest = Path(output)
@@ -91,8 +91,8 @@ def export_cmd(
 @app.command("ls")
 def ls_cmd(ctx: typer.Context) -> None:
     """List images: built or fetched ones, then what the catalog offers."""
-    from machine import osimage
-    from machine.images import catalog
+    from machine.images import osimage
+    from machine.images.cache import catalog
 
     cache = _cache(ctx)
     rows = [("NAME", "STATE", "DISK", "NOTE")]

@@ -167,7 +167,7 @@ def _globals(
         ),
     ] = False,
 ) -> None:
-    from machine.paths import resolve_store_root
+    from machine.store.paths import resolve_store_root
 
     ctx.obj = Globals(
         storage_path=resolve_store_root(storage_path),

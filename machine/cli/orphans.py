@@ -23,8 +23,8 @@ def orphans_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the ids")] = False,
 ) -> None:
     """List (and with --remove delete) resources this store made that no machine owns."""
-    from machine import tabwriter
     from machine.ops import orphans
+    from machine.render import tabwriter
 
     c = context_of(ctx)
     found = orphans.find(c, driver or None)

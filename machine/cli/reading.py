@@ -10,7 +10,7 @@ from typing import Annotated
 import click
 import typer
 
-from machine import errors, paths
+from machine import errors
 from machine.cli.common import (
     context_of,
     for_each,
@@ -20,7 +20,8 @@ from machine.cli.common import (
     seconds,
     store_of,
 )
-from machine.store import Store
+from machine.store import paths
+from machine.store.filestore import Store
 
 
 def env_cmd(
@@ -41,7 +42,7 @@ def env_cmd(
     ] = False,
 ) -> None:
     """Display the commands to set up the environment for the Docker client."""
-    from machine import env as envmod
+    from machine.render import env as envmod
 
     names = names or []
     environ = dict(os.environ)
@@ -90,8 +91,8 @@ def env_cmd(
 def _url_for_env(ctx: click.Context, store: Store, name: str, prefix: str) -> tuple[str, str, bool]:
     """(engine URL, IP, whether the engine is behind TLS we issued rather than a `none`
     record's) from the record, after the local certificate check."""
-    from machine import tlscheck
     from machine.registry import default_registry
+    from machine.tls import tlscheck
 
     record = store.load(name)
     driver = default_registry().driver(record, str(store.config_path(name)))
@@ -121,7 +122,7 @@ def ls_cmd(
     ] = None,
 ) -> None:
     """List machines."""
-    from machine import listing
+    from machine.ops import listing
     from machine.registry import default_registry
 
     if extra:
@@ -200,7 +201,7 @@ def inspect_cmd(
 ) -> None:
     """Inspect information about a machine."""
     from machine import ops
-    from machine.host import record_to_json
+    from machine.store.record import record_to_json
 
     name = one_name(ctx, names or [])
     c = context_of(ctx, quiet=True)
@@ -211,7 +212,7 @@ def inspect_cmd(
         record = record.with_driver(ops.driver_for(c, record).to_json())
     data = record_to_json(record)
     if fmt:
-        from machine.template import render
+        from machine.render.template import render
 
         sys.stdout.write(render(fmt, data) + "\n")
         return
@@ -226,7 +227,8 @@ def config_cmd(
     ] = False,
 ) -> None:
     """Print the connection config for machine."""
-    from machine import dockerapi, ops
+    from machine import ops
+    from machine.docker import dockerapi
 
     if swarm:
         raise errors.MachineError(
@@ -271,7 +273,7 @@ def active_cmd(
     ] = 10.0,
 ) -> None:
     """Print which machine is active."""
-    from machine import listing
+    from machine.ops import listing
 
     if args:
         raise errors.UsageError("Error: Too many arguments given")
@@ -296,7 +298,8 @@ def version_cmd(ctx: typer.Context, name: Annotated[str | None, typer.Argument()
     if name is None:
         print(version_line(globals_of(ctx).prog))
         return
-    from machine import dockerapi, ops
+    from machine import ops
+    from machine.docker import dockerapi
 
     name = one_name(ctx, [name])
     c = context_of(ctx, quiet=True)

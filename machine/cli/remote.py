@@ -9,13 +9,14 @@ from typing import Annotated, Any
 import click
 import typer
 
-from machine import errors, paths
+from machine import errors
 from machine.cli.common import (
     context_of,
     globals_of,
     one_name,
     store_of,
 )
+from machine.store import paths
 
 
 def ssh_cmd(
@@ -25,7 +26,8 @@ def ssh_cmd(
     ] = None,
 ) -> None:
     """Log into or run a command on a machine with SSH."""
-    from machine import ops, ssh
+    from machine import ops
+    from machine.remote import ssh
 
     g = globals_of(ctx)
     args = list(words or [])
@@ -86,7 +88,7 @@ def _run_tool(argv: list[str]) -> int:
 def _explain_refusal(targets: list[Any]) -> None:
     """OpenSSH says only "exit 255" (its log is quiet): if a host key no longer matches its
     pin, say so and what to do."""
-    from machine import ssh
+    from machine.remote import ssh
 
     for target in targets:
         try:
@@ -126,7 +128,7 @@ def scp_cmd(
     ] = False,
 ) -> None:
     """Copy files between machines."""
-    from machine import transfer
+    from machine.remote import transfer
 
     source, target = transfer.parse_location(src), transfer.parse_location(dst)
     _require_tool(*(("rsync", "rsync") if delta else ("scp", "openssh-client")))
@@ -151,7 +153,7 @@ def mount_cmd(
     ] = False,
 ) -> None:
     """Mount or unmount a directory from a machine with SSHFS."""
-    from machine import transfer
+    from machine.remote import transfer
 
     if unmount:
         _require_tool("fusermount", "fuse3")
@@ -164,7 +166,7 @@ def mount_cmd(
         targets = _targets(ctx, {source.machine})
         # sshfs keeps using the config after this command returns: keep it with the machine
         config = store_of(ctx).machine_dir(source.machine) / paths.SSH_CONFIG
-        from machine.files import write_atomic
+        from machine.store.files import write_atomic
 
         write_atomic(config, transfer.ssh_config(targets))
         code = _run_tool(transfer.sshfs_argv(str(config), source, mountpoint))

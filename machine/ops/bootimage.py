@@ -20,11 +20,11 @@ def boot_image(ctx: Context, driver: Driver) -> BootImage | None:
     formats = driver.features.image_formats
     if not formats:
         return None
-    from machine import images
+    from machine.images.cache import Cache, progress_bar
 
-    cache = images.Cache(Path(ctx.store.root) / "cache")
+    cache = Cache(Path(ctx.store.root) / "cache")
     ref = driver.image_ref()
-    image = cache.resolve(ref, formats, images.progress_bar(f"Downloading {ref}"))
+    image = cache.resolve(ref, formats, progress_bar(f"Downloading {ref}"))
     if image.format not in formats:
         ctx.progress.note(f"Converting {image.name} to {formats[0]} (once: it is cached)...")
         disk = cache.export(image, formats[0])

@@ -11,18 +11,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from machine import paths
 from machine.driver import Driver, Endpoint, State
 from machine.errors import HostNotRunning
-from machine.host import AuthOptions, HostRecord
 from machine.progress import Progress
 from machine.registry import Registry
-from machine.store import Store
+from machine.store import paths
+from machine.store.filestore import Store
+from machine.store.record import AuthOptions, HostRecord
 
 if TYPE_CHECKING:  # imported lazily at run time: env/ls must not pay for ssh or TLS modules
-    from machine.certstore import ClientFiles
-    from machine.dockerapi import TLSFiles
-    from machine.ssh import Target
+    from machine.docker.dockerapi import TLSFiles
+    from machine.remote.ssh import Target
+    from machine.tls.certstore import ClientFiles
 
 DEFAULT_WAIT = 180.0  # seconds create waits for SSH and for the engine (docker-machine: 60×3 s)
 
@@ -65,7 +65,7 @@ def load(ctx: Context, name: str) -> tuple[HostRecord, Driver]:
 
 
 def ssh_target(store: Store, name: str, ep: Endpoint) -> Target:
-    from machine import ssh
+    from machine.remote import ssh
 
     return ssh.Target(
         host=ep.ssh_host,
@@ -78,7 +78,7 @@ def ssh_target(store: Store, name: str, ep: Endpoint) -> Target:
 
 
 def tls_files(store: Store, name: str) -> TLSFiles:
-    from machine.dockerapi import TLSFiles
+    from machine.docker.dockerapi import TLSFiles
 
     mdir = store.machine_dir(name)
     return TLSFiles(

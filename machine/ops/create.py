@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from machine import paths
 from machine.driver import DEFAULT_ENGINE_PORT, BootImage, CreateRequest, Driver
 from machine.errors import (
     CreateFailed,
@@ -23,8 +22,6 @@ from machine.errors import (
     Terminated,
     program,
 )
-from machine.host import EngineOptions, HostOptions, HostRecord
-from machine.journal import FAILED, READY, Journal
 from machine.ops.bootimage import boot_image
 from machine.ops.context import DEFAULT_WAIT, Context, auth_options, finishing
 from machine.ops.provisioning import (
@@ -34,10 +31,13 @@ from machine.ops.provisioning import (
     restore_saved_host,
     saved_on_host,
 )
-from machine.store import Store, validate_name
+from machine.store import paths
+from machine.store.filestore import Store, validate_name
+from machine.store.journal import FAILED, READY, Journal
+from machine.store.record import EngineOptions, HostOptions, HostRecord
 
 if TYPE_CHECKING:
-    from machine.certstore import ClientFiles
+    from machine.tls.certstore import ClientFiles
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class CreateOptions:
 def check_options(opts: CreateOptions) -> None:
     """What can be found wrong without the host is found now: nothing is made or changed."""
     from machine.addresses import registry_problem, san_problem, seconds_problem
-    from machine.engine import option_problems
+    from machine.docker.engine import option_problems
 
     eo = opts.engine
     problems = [f"--wait-timeout {why}"] if (why := seconds_problem(opts.wait_timeout)) else []
@@ -262,20 +262,20 @@ def _uninterruptible() -> Iterator[None]:
 
 
 def certs_ssh_keypair() -> tuple[bytes, str]:
-    from machine import certs
+    from machine.tls import certs
 
     return certs.ssh_keypair()
 
 
 def _pin(known_hosts: Path, alias: str, public_line: str) -> None:
-    from machine.files import PRIVATE_FILE, write_atomic
+    from machine.store.files import PRIVATE_FILE, write_atomic
 
     write_atomic(known_hosts, f"{alias} {public_line.strip()}\n", PRIVATE_FILE)
 
 
 def _make_ssh_key(path: Path) -> str:
-    from machine import certs
-    from machine.files import PRIVATE_FILE, write_atomic
+    from machine.store.files import PRIVATE_FILE, write_atomic
+    from machine.tls import certs
 
     private, public = certs.ssh_keypair()
     write_atomic(path, private, PRIVATE_FILE)

@@ -23,13 +23,13 @@ from machine.errors import (
     StateError,
     Unfinished,
 )
-from machine.host import HostRecord
 from machine.ops.context import DEFAULT_WAIT, Context, finishing, load, ssh_target, tls_files
 from machine.ops.provisioning import provision
+from machine.store.record import HostRecord
 from machine.wait import attempts
 
 if TYPE_CHECKING:
-    from machine.ssh import Target
+    from machine.remote.ssh import Target
 
 REBOOT_MARKER = "/run/machine-reboot-pending"  # /run is a tmpfs: a reboot empties it
 
@@ -111,8 +111,9 @@ def _after_boot(ctx: Context, record: HostRecord, driver: Driver, deadline: floa
     """Wait for the engine; first re-issue the server cert if the address changed."""
     if not driver.features.provisions_engine:
         return
-    from machine import dockerapi, tlscheck
+    from machine.docker import dockerapi
     from machine.errors import CertificateProblem
+    from machine.tls import tlscheck
 
     ep = driver.endpoint()
     try:
@@ -126,7 +127,7 @@ def _after_boot(ctx: Context, record: HostRecord, driver: Driver, deadline: floa
 
 
 def _reboot_over_ssh(ctx: Context, record: HostRecord, driver: Driver, deadline: float) -> None:
-    from machine import ssh
+    from machine.remote import ssh
 
     target = ssh_target(ctx.store, record.Name, driver.endpoint())
     with ssh.session(target, deadline) as conn:
@@ -152,8 +153,9 @@ def _reboot_over_ssh(ctx: Context, record: HostRecord, driver: Driver, deadline:
 
 def upgrade(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAIT) -> str:
     """Upgrade the engine with the host's package manager (or install script); its new version."""
-    from machine import dockerapi, ssh
+    from machine.docker import dockerapi
     from machine.provision.run import upgrade_engine
+    from machine.remote import ssh
 
     deadline = time.monotonic() + wait_timeout
     with ctx.store.locked(name), finishing(ctx.progress):
@@ -210,7 +212,7 @@ def _put_host_back(ctx: Context, record: HostRecord, driver: Driver, force: bool
 def _check_nothing_made(machine_dir: Path, name: str, force: bool) -> None:
     """A create killed before it saved the record made nothing outside the store (the record
     is saved before the driver makes anything), unless its journal says otherwise."""
-    from machine.journal import Journal
+    from machine.store.journal import Journal
 
     journal = Journal.read(machine_dir)
     if journal is None or not journal.resources or force:
@@ -225,7 +227,7 @@ def _check_nothing_made(machine_dir: Path, name: str, force: bool) -> None:
 def adopt_unsaved(machine_dir: Path, driver: Driver) -> None:
     """A create killed outright (SIGKILL, power loss) saved no config after its driver made
     things; its journal lists them, and the driver takes them in before removing."""
-    from machine.journal import READY, Journal
+    from machine.store.journal import READY, Journal
 
     journal = Journal.read(machine_dir)
     if journal is not None and journal.phase != READY and journal.resources:
@@ -259,7 +261,7 @@ def ssh_endpoint(ctx: Context, name: str) -> tuple[HostRecord, Driver, Target]:
 def _pin_host_key(target: Target) -> None:
     """Machines made by docker-machine have no pinned key: pin it now (trust on first use),
     so OpenSSH, scp, rsync and sshfs can then check it strictly."""
-    from machine import ssh
+    from machine.remote import ssh
 
     if ssh.usable_pins(target) is not None:
         return  # pinned (a pin file without a usable key is refused right there)

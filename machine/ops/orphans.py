@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from machine import paths
 from machine.driver import Driver, Orphan
 from machine.errors import MachineError
 from machine.ops.context import Context, load
 from machine.ops.lifecycle import adopt_unsaved
+from machine.store import paths
 
 
 @dataclass

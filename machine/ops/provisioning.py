@@ -8,11 +8,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from machine import paths
 from machine.driver import Driver, Endpoint
 from machine.errors import MachineError, NotSupported, program
-from machine.host import EngineOptions, HostRecord
-from machine.journal import Journal
 from machine.ops.context import (
     DEFAULT_WAIT,
     Context,
@@ -22,20 +19,23 @@ from machine.ops.context import (
     ssh_target,
     tls_files,
 )
-from machine.store import Store
+from machine.store import paths
+from machine.store.filestore import Store
+from machine.store.journal import Journal
+from machine.store.record import EngineOptions, HostRecord
 
 if TYPE_CHECKING:
-    from machine.certstore import ClientFiles
-    from machine.engine import EngineConfig
+    from machine.docker.engine import EngineConfig
     from machine.provision.host import Remote
     from machine.provision.run import Outcome
+    from machine.tls.certstore import ClientFiles
 
 
 def bootstrap_certs(
     store: Store, files: ClientFiles | None = None, regenerate: bool = False
 ) -> None:
     """The CA and client pair, made once (the store's own unless `files` name others)."""
-    from machine import certstore
+    from machine.tls import certstore
 
     store.ensure_layout()
     certstore.bootstrap(files or certstore.store_files(store.certs_dir), store.root, regenerate)
@@ -56,7 +56,7 @@ def _server_pair(
     store: Store, record: HostRecord, ep: Endpoint, regenerate: bool
 ) -> tuple[bytes, bytes, bytes]:
     """(ca, server cert, server key): the stored server pair when still right, else a new one."""
-    from machine import certs, certstore
+    from machine.tls import certs, certstore
 
     auth = record.HostOptions.AuthOptions
     files = certstore.record_files(auth, store.certs_dir)
@@ -78,7 +78,7 @@ def _server_pair(
 def _expires_soon(cert_pem: bytes) -> bool:
     import datetime as dt
 
-    from machine import certs
+    from machine.tls import certs
 
     return certs.is_expired(cert_pem, dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
 
@@ -91,7 +91,7 @@ def engine_config(record: HostRecord, ep: Endpoint) -> EngineConfig:
 
 def options_config(eo: EngineOptions, driver_name: str, port: int) -> EngineConfig:
     """The daemon's configuration that a machine's engine options ask for."""
-    from machine.engine import EngineConfig
+    from machine.docker.engine import EngineConfig
 
     return EngineConfig(
         port=port,
@@ -118,8 +118,9 @@ def provision(
     new_server_cert: bool,
     replace_seeded_key: bool = False,
 ) -> Outcome:
-    from machine import dockerapi, ssh
+    from machine.docker import dockerapi
     from machine.provision.run import Plan, provision
+    from machine.remote import ssh
 
     store, progress = ctx.store, ctx.progress
 
@@ -186,7 +187,7 @@ def _mark_saved(machine_dir: Path, ep: Endpoint) -> None:
     import json
     import time as clock
 
-    from machine.files import PRIVATE_FILE, write_atomic
+    from machine.store.files import PRIVATE_FILE, write_atomic
 
     note = {"host": ep.ssh_host, "since": clock.strftime("%Y-%m-%dT%H:%M:%SZ", clock.gmtime())}
     write_atomic(machine_dir / paths.HOST_SAVED, json.dumps(note) + "\n", PRIVATE_FILE)
@@ -195,8 +196,8 @@ def _mark_saved(machine_dir: Path, ep: Endpoint) -> None:
 def _put_back(store: Store, record: HostRecord, driver: Driver, conn: Remote | None) -> str:
     """Restore the host's saved settings (over `conn` if it still works, else a new
     connection); a line for the user saying what happened."""
-    from machine import ssh
     from machine.provision.run import restore_host
+    from machine.remote import ssh
 
     name = record.Name
     prog = program()
@@ -242,7 +243,7 @@ def provision_machine(ctx: Context, name: str, wait_timeout: float = DEFAULT_WAI
 
 def _finished(machine_dir: Path) -> None:
     """A create that was killed mid-way is complete once a provisioning pass has succeeded."""
-    from machine.journal import READY
+    from machine.store.journal import READY
 
     journal = Journal.read(machine_dir)
     if journal is not None and journal.phase != READY:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from machine.errors import UnsupportedOS
 from machine.provision.osrelease import OSRelease
-from machine.ssh import quote
+from machine.remote.ssh import quote
 
 SYSTEMD = "systemd"
 OPENRC = "openrc"

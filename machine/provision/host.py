@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from machine.errors import ProvisionError
-from machine.ssh import Result, quote
+from machine.remote.ssh import Result, quote
 
 
 class Remote(Protocol):

@@ -11,13 +11,13 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from machine import engine
+from machine.docker import engine
 from machine.errors import ProvisionError
 from machine.provision import families
 from machine.provision.families import OPENRC, SYSTEMD, Family
 from machine.provision.host import Remote, RootShell
 from machine.provision.osrelease import OSRelease, parse
-from machine.ssh import quote
+from machine.remote.ssh import quote
 
 _FACTS = r"""
 echo @@os-release; cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null

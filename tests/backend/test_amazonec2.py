@@ -192,7 +192,7 @@ def test_bad_flags_are_refused_before_anything_is_made(cli: CLI) -> None:
 
 
 def test_a_key_pair_named_like_the_machine_is_refused(cli: CLI) -> None:
-    from machine import certs
+    from machine.tls import certs
 
     cli.ec2.client().import_key_pair(
         KeyName="dup", PublicKeyMaterial=certs.ssh_keypair()[1].encode()
@@ -239,8 +239,8 @@ def test_ls_under_throttling_shows_the_true_state(cli: CLI) -> None:
 
 
 def test_orphans_are_found_and_removed(cli: CLI) -> None:
-    from machine import certs
-    from machine.store import Store
+    from machine.store.filestore import Store
+    from machine.tls import certs
 
     ids = aws.machine_records(
         cli.store, cli.ec2, 1
@@ -407,7 +407,7 @@ def test_launch_options_reach_ec2(cli: CLI, fenced: None, tmp_path: Path) -> Non
 
 
 def test_an_existing_key_pair_is_used_and_kept(cli: CLI, fenced: None, tmp_path: Path) -> None:
-    from machine import certs
+    from machine.tls import certs
 
     private, public = certs.ssh_keypair()
     key = tmp_path / "mine"
@@ -449,8 +449,8 @@ def test_an_existing_key_pair_is_used_and_kept(cli: CLI, fenced: None, tmp_path:
 
 
 def test_orphans_are_not_removed_while_a_machine_cannot_be_read(cli: CLI) -> None:
-    from machine import certs
-    from machine.store import Store
+    from machine.store.filestore import Store
+    from machine.tls import certs
 
     store_id = Store(cli.store).identity()
     client = cli.ec2.client()

@@ -60,7 +60,7 @@ def _boot_image(cls: type[Driver], tmp_path: Path) -> BootImage | None:
     format, made as the core makes one (machine image export's conversion)."""
     if not cls.features.image_formats:
         return None
-    from machine import imageformats
+    from machine.images import imageformats
 
     raw = tmp_path / "contract-disk.raw"
     with open(raw, "wb") as f:
@@ -90,7 +90,7 @@ def _check(cls: type[Driver], values: dict[str, Any], tmp_path: Path) -> None:
     recorded: list[tuple[str, str]] = []
     public_key = host_private = host_public = ""
     if cls.features.makes_ssh_key or cls.features.seeds_host_key:
-        from machine import certs
+        from machine.tls import certs
 
         private, public_key = certs.ssh_keypair()
         (machine_dir / "id_rsa").write_bytes(private)

@@ -102,7 +102,7 @@ def test_ls_migrates_a_config_only_under_the_machines_lock(store: Path) -> None:
     (it still shows the machine, read through the migration), and migrates it after."""
     import os
 
-    from machine.store import Store
+    from machine.store.filestore import Store
 
     config = store / "machines/dm-v1/config.json"
     original = config.read_text()

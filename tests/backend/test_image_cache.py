@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from machine.errors import ImageError
-from machine.images import Cache, Digest, Source
+from machine.images.cache import Cache, Digest, Source
 
 pytestmark = pytest.mark.backend
 
@@ -144,7 +144,7 @@ def _raw_disk(path: Path, mib: int = 8) -> Path:
 def test_formats_are_told_by_their_first_bytes(tmp_path: Path) -> None:
     import subprocess
 
-    from machine.imageformats import sniff_format
+    from machine.images.imageformats import sniff_format
 
     raw = _raw_disk(tmp_path / "disk.raw")
     assert sniff_format(raw) == "raw"
@@ -159,11 +159,11 @@ def test_a_driver_gets_its_format_converted_once(tmp_path: Path) -> None:
     driver's first format, once; the second create finds the conversion in the cache."""
     import dataclasses
 
-    from machine import imageformats
+    from machine.images import imageformats
     from machine.ops.bootimage import boot_image
     from machine.ops.context import Context
     from machine.registry import Registry
-    from machine.store import Store
+    from machine.store.filestore import Store
     from machine.testing import FakeConfig, FakeDriver
 
     class VdiDriver(FakeDriver):
@@ -187,7 +187,7 @@ def test_a_driver_gets_its_format_converted_once(tmp_path: Path) -> None:
 
 
 def test_catalog_offers_are_picked_by_format() -> None:
-    from machine.images import CatalogEntry
+    from machine.images.cache import CatalogEntry
 
     entry = CatalogEntry(
         "x",
@@ -212,7 +212,7 @@ def test_ova_of_a_small_disk_is_valid_ovf(tmp_path: Path) -> None:
     import subprocess
     import tarfile
 
-    from machine import imageformats
+    from machine.images import imageformats
 
     raw = _raw_disk(tmp_path / "disk.raw")
     vmdk = tmp_path / "disk.vmdk"
@@ -239,7 +239,7 @@ def test_ova_of_a_small_disk_is_valid_ovf(tmp_path: Path) -> None:
 
 def test_an_ova_converts_from_the_disk_inside_it(tmp_path: Path) -> None:
     """A catalog entry or a file may be an OVA: a driver that boots qcow2 gets its disk."""
-    from machine import imageformats
+    from machine.images import imageformats
 
     raw = _raw_disk(tmp_path / "disk.raw")
     vmdk = tmp_path / "disk.vmdk"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from machine import certs
+from machine.tls import certs
 from tests.cli.conftest import Sandbox
 
 

@@ -16,12 +16,12 @@ URL = "tcp://127.0.0.1:2376"
 # Every step of a none create, from taking the lock to the last journal write.
 KILL_POINTS = [
     "machine.ops.create:bootstrap_certs:before",
-    "machine.store:Store.create_dir:before",
-    "machine.store:Store.create_dir:after",
-    "machine.journal:Journal.start:after",
-    "machine.store:Store.save:after",
-    "machine.store:Store.save:after:2",
-    "machine.journal:Journal.finish:before",
+    "machine.store.filestore:Store.create_dir:before",
+    "machine.store.filestore:Store.create_dir:after",
+    "machine.store.journal:Journal.start:after",
+    "machine.store.filestore:Store.save:after",
+    "machine.store.filestore:Store.save:after:2",
+    "machine.store.journal:Journal.finish:before",
 ]
 
 
@@ -67,7 +67,7 @@ def test_a_killed_create_never_blocks_its_name(sandbox: Sandbox, point: str) -> 
 def test_ls_removes_lock_files_a_killed_command_left(sandbox: Sandbox) -> None:
     cli = sandbox.cli()
     cli("create", "-d", "none", "--url", URL, "m1")
-    _killed_create(sandbox, "machine.store:Store.create_dir:before", "gone")
+    _killed_create(sandbox, "machine.store.filestore:Store.create_dir:before", "gone")
     machines = sandbox.store / "machines"
     assert (machines / ".gone.lock").exists()
     cli("ls")
@@ -78,7 +78,7 @@ def test_ls_removes_lock_files_a_killed_command_left(sandbox: Sandbox) -> None:
 def test_a_create_killed_while_making_the_ca_leaves_a_store_that_works(
     sandbox: Sandbox, nth: int
 ) -> None:
-    killed = _killed_create(sandbox, f"machine.certstore:write_atomic:after:{nth}", "k")
+    killed = _killed_create(sandbox, f"machine.tls.certstore:write_atomic:after:{nth}", "k")
     assert killed.returncode == -9, killed
     cli = sandbox.cli()
     again = cli("create", "-d", "none", "--url", URL, "k", check=False)

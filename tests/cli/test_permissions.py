@@ -8,7 +8,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from machine import certs
+from machine.tls import certs
 from tests.cli.conftest import Sandbox
 from tests.machinecli import MACHINE
 

@@ -230,7 +230,7 @@ def test_a_damaged_store_stops_with_the_file_and_what_to_do(populated: Sandbox, 
 
 def test_an_empty_store_id_is_an_error_that_says_what_to_do(populated: Sandbox) -> None:
     from machine import errors
-    from machine.store import Store
+    from machine.store.filestore import Store
 
     _empty_store_id(populated.store)
     with pytest.raises(errors.StoreDamaged) as info:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from machine.ssh import Target, config_value, openssh_argv, split_ssh_words
-from machine.transfer import ssh_config
+from machine.remote.ssh import Target, config_value, openssh_argv, split_ssh_words
+from machine.remote.transfer import ssh_config
 from tests.cli.conftest import Sandbox
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from machine import certs
+from machine.tls import certs
 from testbed.hosts import TestHost, busybox_tarball, prerequisites_missing
 from tests.machinecli import CLI
 

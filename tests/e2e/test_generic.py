@@ -98,7 +98,7 @@ def test_create_env_and_run_a_container(
     assert 'LITERAL=a$b%c "q" $(id)' in environ  # as given: no $$, no expansion
     assert info["Debug"] is True
     assert info["Driver"] == "overlay2"
-    from machine import certs
+    from machine.tls import certs
 
     server = certs.load_cert((cli.store / "machines/web/server.pem").read_bytes())
     assert {"web.example.test", host.ip, "web", "localhost"} <= certs.cert_sans(server)
@@ -161,7 +161,7 @@ def test_create_env_and_run_a_container(
     )
     pid_before = host.exec("systemctl show -p MainPID --value docker").stdout.strip()
     provisioned = cli("-D", "provision", "web")  # --debug: every remote command, no secrets
-    assert "DEBUG machine.ssh: (web) " in provisioned.stderr
+    assert "DEBUG machine.remote.ssh: (web) " in provisioned.stderr
     assert "PRIVATE KEY" not in provisioned.stderr
     pid_after = host.exec("systemctl show -p MainPID --value docker").stdout.strip()
     assert pid_before == pid_after != "0"
@@ -253,7 +253,7 @@ def test_failed_create_rolls_back(
     if problem == "closed-port":
         extra = ["--generic-ssh-key", str(ssh_key[0]), "--generic-ssh-port", "2222"]
     else:
-        from machine import certs
+        from machine.tls import certs
 
         wrong = tmp_path / "wrong"
         wrong.write_bytes(certs.ssh_keypair()[0])
@@ -290,7 +290,7 @@ def test_eight_parallel_creates_share_one_ca(
     import subprocess
     from concurrent.futures import ThreadPoolExecutor
 
-    from machine import certs
+    from machine.tls import certs
 
     with ThreadPoolExecutor(8) as pool:
         hosts = list(pool.map(lambda _: host_factory("docker"), range(8)))

@@ -30,7 +30,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from machine import certs, seed
+from machine import seed
+from machine.tls import certs
 from testbed import images as machine_os
 from tests.machinecli import CLI
 
@@ -430,7 +431,7 @@ def _root_offset(disk: Path) -> int:
             ["sfdisk", "-J", str(disk)], capture_output=True, text=True, check=True
         ).stdout
     )["partitiontable"]
-    from machine import osimage
+    from machine.images import osimage
 
     (part,) = [p for p in table["partitions"] if p["type"] == osimage.ROOT_TYPE_X86_64]
     return int(part["start"]) * int(table.get("sectorsize", 512))

@@ -257,7 +257,7 @@ def test_kvm_user_mode_networking(libvirt: None, machine_os: Path, tmp_path: Pat
 def _give_image(store: Path, name: str, owner: str) -> None:
     """The user's own image cache with machine-os in it: blobs hard-linked (read-only to it),
     so the 700 MB are not copied."""
-    from machine.images import Cache
+    from machine.images.cache import Cache
 
     manifest = Cache(IMAGE_CACHE).manifest(name)
     assert manifest is not None
@@ -275,7 +275,7 @@ def _give_image(store: Path, name: str, owner: str) -> None:
 def test_kvm_session_for_a_user_without_root(libvirt: None, machine_os: Path) -> None:
     """qemu:///session as a plain user: its own libvirtd and pool, QEMU as that user, user-mode
     networking with the engine on a forwarded port of 127.0.0.1."""
-    from machine import osimage
+    from machine.images import osimage
 
     user = libvirt_host.SESSION_USER
     home = libvirt_host.session_user()

@@ -194,8 +194,8 @@ def test_credentials_load_but_are_never_written() -> None:
 
 
 def test_user_data_carries_the_host_key_and_merges_the_users(tmp_path: Any) -> None:
-    from machine import certs
     from machine.driver import CreateRequest
+    from machine.tls import certs
 
     extra = tmp_path / "user-data.sh"
     extra.write_text("#!/bin/sh\necho hello > /tmp/hello\n")

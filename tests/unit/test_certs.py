@@ -8,7 +8,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from machine import certs, certstore
+from machine.tls import certs, certstore
 
 NOW = dt.datetime(2026, 1, 10, 12, 34, 56, tzinfo=dt.UTC)
 

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from machine import images
+from machine.images.cache import progress_bar
 
 
 class Terminal(io.StringIO):
@@ -19,7 +19,7 @@ def test_a_terminal_gets_a_bar_on_stderr(
 ) -> None:
     screen = Terminal()
     monkeypatch.setattr("sys.stderr", screen)
-    report = images.progress_bar("Downloading machine-os")
+    report = progress_bar("Downloading machine-os")
     for done in range(0, 101 << 20, 10 << 20):
         report(min(done, 100 << 20), 100 << 20)
     shown = screen.getvalue()
@@ -32,7 +32,7 @@ def test_a_terminal_gets_a_bar_on_stderr(
 def test_a_log_gets_a_line_every_tenth(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    report = images.progress_bar("Downloading machine-os")
+    report = progress_bar("Downloading machine-os")
     for done in range(0, 100 << 20, 1 << 20):
         report(done, 100 << 20)
     report(100 << 20, 100 << 20)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from machine import engine
+from machine.docker import engine
 
 DEBIAN_UNIT = """# /lib/systemd/system/docker.service
 [Unit]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from machine import env
+from machine.render import env
 
 VARS = [
     ("DOCKER_TLS_VERIFY", "1"),

@@ -77,8 +77,8 @@ def test_several_names_run_concurrently_and_errors_are_joined(run: Run) -> None:
 
 
 def test_generic_has_no_stop(run: Run, store_root: Path) -> None:
-    from machine.host import HostRecord
-    from machine.store import Store
+    from machine.store.filestore import Store
+    from machine.store.record import HostRecord
 
     Store(store_root).save(
         HostRecord(

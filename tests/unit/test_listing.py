@@ -6,12 +6,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from machine import listing, ops
+from machine import ops
 from machine.driver import Driver, State
-from machine.host import HostRecord
+from machine.ops import listing
 from machine.progress import Progress
 from machine.registry import Registry
-from machine.store import Store
+from machine.store.filestore import Store
+from machine.store.record import HostRecord
 from machine.testing import FakeDriver
 
 release = threading.Event()
@@ -90,7 +91,7 @@ def test_table_layout_is_tabwriters() -> None:
 
 
 def test_create_in_progress_and_half_created_machines(store_root: Path) -> None:
-    from machine.journal import Journal
+    from machine.store.journal import Journal
 
     ctx = context(store_root)
     save(ctx, "busy", "counting")
@@ -119,7 +120,7 @@ def test_filters_parse_errors() -> None:
 
 
 def test_filters_or_within_and_across_keys(store_root: Path) -> None:
-    from machine.host import EngineOptions, HostOptions
+    from machine.store.record import EngineOptions, HostOptions
 
     ctx = context(store_root)
     for name, driver, labels in (

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from machine import errors, ops
-from machine.journal import Journal
 from machine.progress import Progress
 from machine.registry import Registry
-from machine.store import Store
+from machine.store.filestore import Store
+from machine.store.journal import Journal
 from machine.testing import FakeDriver
 
 

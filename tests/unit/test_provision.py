@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from machine import engine, errors
+from machine import errors
+from machine.docker import engine
 from machine.provision import families
 from machine.provision.osrelease import parse
 from machine.provision.run import Plan, parse_facts, provision

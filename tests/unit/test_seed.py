@@ -7,7 +7,8 @@ import json
 
 import pycdlib
 
-from machine import certs, seed
+from machine import seed
+from machine.tls import certs
 
 LOGIN = certs.ssh_keypair()[1]
 HOST_PRIVATE, HOST_PUBLIC = certs.ssh_keypair()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from machine.ssh import _drain
+from machine.remote.ssh import _drain
 
 
 class LateOutput:

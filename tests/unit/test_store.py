@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from machine import errors
-from machine.host import HostRecord, record_from_json, record_to_text
-from machine.store import Store, natural_key, validate_name
+from machine.store.filestore import Store, natural_key, validate_name
+from machine.store.record import HostRecord, record_from_json, record_to_text
 
 # A config.json as docker-machine 0.16 writes it for the none driver (reference §2).
 DM_NONE = {
@@ -182,7 +182,7 @@ def test_natural_key() -> None:
 
 
 def test_the_store_has_one_identity(tmp_path: Path) -> None:
-    from machine import paths
+    from machine.store import paths
 
     store = Store(tmp_path / "store")
     first = store.identity()

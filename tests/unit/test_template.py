@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from machine.errors import TemplateError
-from machine.template import loose, render
+from machine.render.template import loose, render
 
 HOST = {
     "Name": "web",

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from machine import certs, errors, paths, tlscheck
+from machine import errors
+from machine.store import paths
+from machine.tls import certs, tlscheck
 
 PREFIX = "Error checking TLS connection: "
 

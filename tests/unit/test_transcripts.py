@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from machine import engine
+from machine.docker import engine
 from machine.provision.run import Plan, provision
 from machine.testing import ScriptedRemote
 

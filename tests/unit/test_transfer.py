@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from machine import errors, transfer
-from machine.ssh import Target
+from machine import errors
+from machine.remote import transfer
+from machine.remote.ssh import Target
 
 
 def test_locations() -> None:

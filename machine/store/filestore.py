@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from machine import paths
 from machine.errors import (
     ConfigFromTheFuture,
     CorruptRecord,
@@ -27,9 +26,10 @@ from machine.errors import (
     StoreDamaged,
     Unfinished,
 )
-from machine.files import PRIVATE_FILE, ensure_dir, os_reason, read_small, write_atomic
-from machine.host import CONFIG_VERSION, HostRecord, record_from_json, record_to_text
-from machine.locks import exclusive, is_held
+from machine.store import paths
+from machine.store.files import PRIVATE_FILE, ensure_dir, os_reason, read_small, write_atomic
+from machine.store.locks import exclusive, is_held
+from machine.store.record import CONFIG_VERSION, HostRecord, record_from_json, record_to_text
 
 # docker-machine's rule (libmachine/host/host.go), matched in full: `re.match` with `$` would
 # let a trailing newline through.
@@ -165,9 +165,9 @@ class Store:
 
     def _migrate(self, name: str, original: str, data: dict[str, Any]) -> dict[str, Any]:
         """Bring an old docker-machine config to version 3, keeping the original as .bak."""
-        from machine.host import record_to_text
-        from machine.migrate import migrate
         from machine.shape import ShapeError
+        from machine.store.migrate import migrate
+        from machine.store.record import record_to_text
 
         where = str(self.config_path(name))
         try:

@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from machine import journal as journal_mod
-from machine import paths
 from machine.driver import Driver, State
 from machine.errors import MachineError, Unfinished, UsageError, program
-from machine.host import HostRecord, record_to_json
 from machine.ops import Context, driver_for, tls_files
-from machine.store import Store
+from machine.store import journal as journal_mod
+from machine.store import paths
+from machine.store.filestore import Store
+from machine.store.record import HostRecord, record_to_json
 
 MAX_WORKERS = 64
 
@@ -384,7 +384,7 @@ def _states(group: list[tuple[Row, Driver]], tasks: Tasks) -> None:
 
 
 def _engine_version(store: Store, row: Row, tasks: Tasks, deadline: float) -> None:
-    from machine import dockerapi
+    from machine.docker import dockerapi
 
     start = time.monotonic()
     try:
@@ -415,7 +415,7 @@ def _go_duration(seconds: float) -> str:
 
 def render(items: list[Row], fmt: str = "") -> str:
     """Rows through a Go template; a template starting with `table` gets a header line."""
-    from machine import tabwriter, template
+    from machine.render import tabwriter, template
 
     fmt = (fmt or DEFAULT_FORMAT).replace("\\t", "\t").replace("\\n", "\n")
     lines: list[str] = []

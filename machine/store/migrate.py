@@ -11,7 +11,7 @@ import copy
 import posixpath
 from typing import Any
 
-from machine.host import CONFIG_VERSION, DEFAULT_INSTALL_URL
+from machine.store.record import CONFIG_VERSION, DEFAULT_INSTALL_URL
 
 JSON = dict[str, Any]
 

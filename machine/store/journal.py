@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from machine import paths
-from machine.files import PRIVATE_FILE, write_atomic
+from machine.store import paths
+from machine.store.files import PRIVATE_FILE, write_atomic
 
 CREATING = "creating"
 READY = "ready"

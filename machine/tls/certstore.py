@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from machine import certs, paths
 from machine.errors import CertificateProblem, LockTimeout, StoreDamaged
-from machine.files import PRIVATE_FILE, PUBLIC_FILE, ensure_dir, os_reason, write_atomic
-from machine.host import AuthOptions
-from machine.locks import exclusive
+from machine.store import paths
+from machine.store.files import PRIVATE_FILE, PUBLIC_FILE, ensure_dir, os_reason, write_atomic
+from machine.store.locks import exclusive
+from machine.store.record import AuthOptions
+from machine.tls import certs
 
 if TYPE_CHECKING:
     from cryptography import x509

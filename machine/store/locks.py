@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from machine.errors import LockTimeout
-from machine.files import PRIVATE_FILE
+from machine.store.files import PRIVATE_FILE
 from machine.wait import attempts
 
 # Locks this thread holds (path -> depth): an operation that already holds a machine's lock

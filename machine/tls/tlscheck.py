@@ -14,9 +14,9 @@ import os
 import time
 from pathlib import Path
 
-from machine import paths
 from machine.errors import CertificateProblem, program
-from machine.files import PRIVATE_FILE, write_atomic
+from machine.store import paths
+from machine.store.files import PRIVATE_FILE, write_atomic
 
 CHECKED = (paths.CA_CERT, paths.SERVER_CERT, paths.SERVER_KEY)
 
@@ -54,7 +54,7 @@ def verify(machine_dir: Path, address: str, name: str, prefix: str) -> None:
         raise CertificateProblem(f"{prefix}{exc.filename} is missing", hint=hint) from None
     if _remembered(machine_dir, identity):
         return
-    from machine import certs
+    from machine.tls import certs
 
     ca, cert, key = ((machine_dir / n).read_bytes() for n in CHECKED)
     finding = certs.check_server_cert(ca, cert, key, [address])

@@ -27,11 +27,11 @@ from typing import Any
 
 from machine.driver import BootImage
 from machine.errors import ImageError, Interrupted
-from machine.files import PUBLIC_FILE, ensure_dir, write_atomic
-from machine.imageformats import sniff_format
-from machine.locks import exclusive
+from machine.images.imageformats import sniff_format
+from machine.store.files import PUBLIC_FILE, ensure_dir, write_atomic
+from machine.store.locks import exclusive
 
-CATALOG = Path(__file__).resolve().parent / "_images" / "catalog.json"
+CATALOG = Path(__file__).resolve().parent / "data" / "catalog.json"
 CHUNK = 1 << 20
 DOWNLOAD_LOCK_TIMEOUT = 3600.0  # another create may be fetching a multi-GB image
 
@@ -275,7 +275,7 @@ class Cache:
     def export(self, image: BootImage, fmt: str, hardware_name: str = "") -> Path:
         """`image`'s disk in format `fmt` (imageformats.FORMATS), converted once: the result is
         a blob named in cache/blobs/.conversions.json by its source's digest and the format."""
-        from machine import imageformats
+        from machine.images import imageformats
 
         imageformats.check_format(fmt)
         source = str(Digest.parse(image.disk.name.replace("-", ":", 1)))

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from machine.errors import UsageError
-from machine.ssh import Target, check_target, config_value
+from machine.remote.ssh import Target, check_target, config_value
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def parse_location(text: str) -> Location:
     """`[user@]machine:path` names a machine; `localhost:path`, text without a colon, and (as
     for scp) a slash before the first colon are local. Before the colon, only a machine name."""
     from machine.addresses import ssh_user_problem
-    from machine.store import validate_name
+    from machine.store.filestore import validate_name
 
     head, colon, path = text.partition(":")
     if not colon or head == "localhost" or "/" in head:

@@ -27,9 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from machine.errors import ImageError
-from machine.images import Cache
+from machine.images.cache import Cache
 
-RECIPE = Path(__file__).resolve().parent / "_images" / "machine-os"
+RECIPE = Path(__file__).resolve().parent / "data" / "machine-os"
 NAME = "machine-os"
 SUITE = "bookworm"
 LAYOUT = 2  # the disk this module assembles (2: GPT, ESP + root); part of the recipe digest

@@ -24,10 +24,10 @@ from typing import Any
 import paramiko
 
 from machine.errors import HostKeyMismatch, MachineError, SSHAuthFailed, SSHUnavailable
-from machine.files import PRIVATE_FILE, write_atomic
+from machine.store.files import PRIVATE_FILE, write_atomic
 from machine.wait import attempts
 
-log = logging.getLogger("machine.ssh")
+log = logging.getLogger("machine.remote.ssh")
 
 CONNECT_TIMEOUT = 10.0  # one TCP connect + SSH handshake attempt
 COMMAND_TIMEOUT = 900.0  # an engine install from packages can take minutes on a slow mirror
@@ -59,7 +59,7 @@ class Result:
 
 def read_pins(path: Path, alias: str) -> list[paramiko.PKey] | None:
     """The keys pinned for `alias`; None when there is no pin file (never contacted)."""
-    from machine.files import read_small
+    from machine.store.files import read_small
 
     try:
         lines = read_small(path, 1 << 20).decode(errors="replace").splitlines()
