@@ -63,11 +63,16 @@ class FlagSpec:
     name: str  # without the leading dashes, e.g. "generic-ip-address"
     env: str = ""
     help: str = ""
+    secret: bool = False  # a password: used, never written to the store
 
 
-def flag(name: str, *, default: Any, env: str = "", help: str = "") -> Any:
-    """A config field that is also a create flag. Lists take `default=()` (a tuple)."""
-    return field(default=default, metadata={"flag": FlagSpec(name, env, help)})
+def flag(name: str, *, default: Any, env: str = "", help: str = "", secret: bool = False) -> Any:
+    """A config field that is also a create flag. Lists take `default=()` (a tuple).
+
+    A `secret` field (a password) is never written to the store: the driver gets it from the
+    flag, its environment variable or a file the user names, on every command that needs it.
+    A record that already holds one (docker-machine stored passwords) keeps it as it was."""
+    return field(default=default, metadata={"flag": FlagSpec(name, env, help, secret)})
 
 
 def flag_spec(f: dataclasses.Field[Any]) -> FlagSpec | None:
@@ -283,6 +288,8 @@ class Driver(abc.ABC, Generic[C]):
                     continue
                 kwargs[key] = conform(value, str(f.type), f"Driver.{key}")
         unknown = {k: v for k, v in data.items() if k not in names}
+        for key in secret_fields(cls.Config) & data.keys():
+            unknown[key] = data[key]  # stored before (docker-machine): written back as it was
         config = cls.Config(**kwargs)
         problem = cls.ssh_problem(config)
         if problem:
@@ -328,7 +335,10 @@ class Driver(abc.ABC, Generic[C]):
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        secrets = secret_fields(type(self.config))
         for f in dataclasses.fields(self.config):
+            if f.name in secrets:
+                continue
             value = getattr(self.config, f.name)
             out[f.name] = list(value) if isinstance(value, tuple) else value
         out.update(self.unknown)
@@ -427,6 +437,10 @@ def _serialized_batch(method: Callable[..., Any]) -> Callable[..., Any]:
 
     call.serialized = True  # type: ignore[attr-defined]
     return call
+
+
+def secret_fields(config_class: type[BaseConfig]) -> set[str]:
+    return {f.name for f in dataclasses.fields(config_class) if (s := flag_spec(f)) and s.secret}
 
 
 def create_flags(config_class: type[BaseConfig]) -> list[tuple[dataclasses.Field[Any], FlagSpec]]:

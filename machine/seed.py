@@ -120,6 +120,25 @@ def iso(seed: Seed) -> bytes:
     return out.getvalue()
 
 
+def guestinfo(seed: Seed) -> dict[str, str]:
+    """The seed as VMware guestinfo keys (a VM's ExtraConfig, or an OVF environment): the
+    #cloud-config and meta-data, base64 with their `.encoding` (vSphere passes values as
+    they are, and the guest side reads them back with `vmware-rpctool`). machine-os's seed step
+    and cloud-init's VMware data source read the same keys."""
+    import base64
+
+    def encoded(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    user = files(seed)["user-data"].decode()
+    return {
+        "guestinfo.metadata": encoded(meta_data(seed)),
+        "guestinfo.metadata.encoding": "base64",
+        "guestinfo.userdata": encoded(user),
+        "guestinfo.userdata.encoding": "base64",
+    }
+
+
 def _iso_name(name: str, index: int, is_dir: bool = False) -> str:
     """A level-3 ISO 9660 name (upper case, [A-Z0-9_]); Rock Ridge keeps the real one."""
     base = "".join(c if c.isalnum() else "_" for c in name.upper())[:24] or f"F{index}"

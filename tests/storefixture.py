@@ -59,12 +59,16 @@ def _cert(
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def make_dm_store(dest: Path, host_ip: str = "127.0.0.1", ssh_key: Path | None = None) -> Path:
-    """A docker-machine store at `dest`; generic machines point at `host_ip` with `ssh_key`."""
+def make_dm_store(
+    dest: Path, host_ip: str = "127.0.0.1", ssh_key: Path | None = None, vcenter: str = "127.0.0.1"
+) -> Path:
+    """A docker-machine store at `dest`; generic machines point at `host_ip` with `ssh_key`,
+    the vSphere machine at the vCenter `vcenter` (nothing outside is ever dialled)."""
     shutil.copytree(FIXTURE / "machines", dest / "machines")
     dest.chmod(0o700)
     for config in (dest / "machines").glob("*/config.json"):
         text = config.read_text().replace("@STORE@", str(dest)).replace("@HOST@", host_ip)
+        text = text.replace("@VCENTER@", vcenter)
         config.write_text(text)
         config.chmod(0o600)
         config.parent.chmod(0o700)

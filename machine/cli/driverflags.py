@@ -60,7 +60,7 @@ def _option(f: dataclasses.Field[Any], spec: FlagSpec) -> click.Option:
         default=f.default,
         envvar=envvar,
         help=help_text,
-        show_default=bool(f.default),
+        show_default=bool(f.default) and not spec.secret,
     )
 
 

@@ -365,8 +365,8 @@ def test_guestinfo_seed(exports: dict[str, Path], tmp_path: Path) -> None:
         instance_id="i-guestinfo",
     )
     values = {
-        "guestinfo.userdata": base64.b64encode(seed.user_data(facts).encode()).decode(),
-        "guestinfo.userdata.encoding": "base64",
+        **seed.guestinfo(facts),  # what the vSphere driver puts in the VM's ExtraConfig
+        # and gzip+base64, which other tools write
         "guestinfo.metadata": base64.b64encode(
             gzip.compress(seed.meta_data(facts).encode())
         ).decode(),

@@ -104,3 +104,29 @@ def test_the_lock_follows_the_store_the_core_names(tmp_path: Path) -> None:
     driver = Serial(BaseConfig(MachineName="m", StorePath="/nonexistent/elsewhere"))
     driver.store_root = tmp_path
     assert driver.call_lock() == tmp_path / ".driver-serial.lock"
+
+
+def test_a_secret_flag_is_used_but_never_stored() -> None:
+    """A password given as a flag reaches the driver and never the record; a record that
+    already holds one (docker-machine stored them) keeps it, as it was."""
+    from dataclasses import dataclass
+
+    from machine.driver import flag
+
+    @dataclass(frozen=True)
+    class WithPassword(BaseConfig):
+        User: str = flag("x-user", default="")
+        Password: str = flag("x-password", default="", secret=True)
+
+    class Secretive(Logging):
+        name = "secretive"
+        Config = WithPassword
+
+    given = WithPassword(User="u", Password="s3cret")
+    typed = Secretive(given)
+    assert typed.config is given
+    assert "Password" not in typed.to_json() and typed.to_json()["User"] == "u"
+    loaded = Secretive.from_json({"User": "u", "Password": "from-docker-machine"})
+    config = loaded.config
+    assert isinstance(config, WithPassword) and config.Password == "from-docker-machine"
+    assert loaded.to_json()["Password"] == "from-docker-machine"

@@ -47,3 +47,14 @@ def test_users_own_user_data_is_merged() -> None:
     mine = seed.Seed(**{**SEED.__dict__, "extra_user_data": "#cloud-config\npackages: [htop]\n"})
     text = seed.files(mine)["user-data"]
     assert b"multipart/mixed" in text and b"packages: [htop]" in text and b"#cloud-config" in text
+
+
+def test_guestinfo_carries_the_same_seed_in_base64() -> None:
+    import base64
+
+    keys = seed.guestinfo(SEED)
+    assert keys["guestinfo.userdata.encoding"] == keys["guestinfo.metadata.encoding"] == "base64"
+    assert base64.b64decode(keys["guestinfo.userdata"]).decode() == seed.user_data(SEED)
+    assert base64.b64decode(keys["guestinfo.metadata"]).decode() == seed.meta_data(SEED)
+    # values go into a VM's ExtraConfig and through vcsim's `sh -c`: base64 only
+    assert all(v.replace("+", "").replace("/", "").rstrip("=").isalnum() for v in keys.values())

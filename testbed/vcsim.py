@@ -1,0 +1,254 @@
+"""vcsim, govmomi's vSphere API simulator, built here from Debian's packages
+(golang-github-vmware-govmomi-dev, golang-go) and run on 127.0.0.1 with a certificate of our
+own; and a private dockerd for the VMs vcsim runs as containers.
+
+vcsim runs a VM whose ExtraConfig holds `RUN.container` (a JSON list: docker run arguments and
+an image) as a container when it powers on, reports the container's address as the guest's IP,
+and passes each `guestinfo.*` key to it as a `VMX_GUESTINFO_*` variable. It calls the `docker`
+CLI: DOCKER_HOST points it at our own dockerd (its own socket, data, bridge 10.234.0.0/24 and no
+iptables, forwarding or masquerading: the machine's network is left as it was).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import hashlib
+import ipaddress
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from testbed.hosts import CACHE
+
+LAUNCHER = Path(__file__).resolve().parent / "vcsim" / "main.go"
+GOPATH_SYSTEM = Path("/usr/share/gocode")
+BRIDGE = "mt-vcsim0"
+BRIDGE_CIDR = "10.234.0.1/24"
+BUSYBOX_IMAGE = "machine-test/busybox"  # vcsim's DMI volume helper, and the simplest guest
+
+
+def guest(image: str, *args: str) -> str:
+    """The --vmwarevsphere-cfgparam that has vcsim run a VM as a container of `image` (this
+    kernel has no DMI, so /sys/class is a tmpfs where vcsim's DMI volume can be mounted)."""
+    import json
+
+    return "RUN.container=" + json.dumps(["--tmpfs", "/sys/class", image, *args])
+
+
+def binary() -> Path:
+    """The vcsim launcher, built once per launcher source and govmomi version."""
+    govmomi = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", "golang-github-vmware-govmomi-dev"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    digest = hashlib.sha256(LAUNCHER.read_bytes() + govmomi.encode()).hexdigest()[:16]
+    out = CACHE / "vcsim" / digest / "vcsim"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if out.exists():
+            return out
+        tree = out.parent / "gopath"
+        source = tree / "src" / "machinevcsim"
+        source.mkdir(parents=True, exist_ok=True)
+        shutil.copy(LAUNCHER, source / "main.go")
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(out.parent),
+            "GO111MODULE": "off",
+            "GOPROXY": "off",
+            "GOFLAGS": "",
+            "GOPATH": f"{tree}:{GOPATH_SYSTEM}",
+            "GOCACHE": str(CACHE / "vcsim" / "go-build"),
+        }
+        partial = out.with_suffix(".partial")
+        subprocess.run(
+            ["go", "build", "-o", str(partial), "machinevcsim"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=1200,
+        )
+        partial.rename(out)
+    return out
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    user: str
+    password: str
+    ca_file: Path  # the self-signed certificate vcsim serves (its own CA)
+    thumbprint: str  # its SHA-256, hex
+
+
+def _certificate(folder: Path) -> tuple[Path, Path, str]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vcsim.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "vcsim.pem", folder / "vcsim-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return cert_path, key_path, hashlib.sha256(der).hexdigest()
+
+
+@contextlib.contextmanager
+def running(
+    folder: Path,
+    esx: bool = False,
+    docker_host: str = "",
+    password: str = "vcsim-pass-1",  # noqa: S107 - the simulator's, made up here
+) -> Iterator[Endpoint]:
+    """vcsim in `folder` (its datastores are folders there), stopped by PID afterwards."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key, thumbprint = _certificate(folder)
+    tmp = folder / "tmp"
+    tmp.mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(tmp), "VCSIM_BUSYBOX": BUSYBOX_IMAGE}
+    if docker_host:
+        env["DOCKER_HOST"] = docker_host
+    argv = [str(binary()), "-cert", str(cert), "-key", str(key)]
+    argv += ["-user", "vcsim-user", "-password", password] + (["-esx"] if esx else [])
+    log = open(folder / "vcsim.log", "wb")  # noqa: SIM115 - open while vcsim runs
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=env)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().decode().strip()  # vcsim prints its URL once ready
+        if not line.startswith("https://"):
+            raise RuntimeError(f"vcsim did not start: {(folder / 'vcsim.log').read_text()}")
+        netloc = line.removeprefix("https://").split("/", 1)[0]
+        host, _, port = netloc.rpartition(":")
+        yield Endpoint(host, int(port), "vcsim-user", password, cert, thumbprint)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@contextlib.contextmanager
+def dockerd(folder: Path) -> Iterator[str]:
+    """A dockerd of our own (socket, data, exec root, bridge), for vcsim's container VMs; its
+    DOCKER_HOST. Stopped by PID afterwards, with every container it ran."""
+    import tempfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _bridge()
+    # unix socket paths have at most 104 bytes: the sockets live in a short folder of ours
+    run = Path(tempfile.mkdtemp(prefix="mtd-", dir="/tmp"))
+    socket = run / "docker.sock"
+    data = CACHE / "vcsim-docker"  # images kept between runs (guest images take minutes)
+    argv = [
+        "dockerd",
+        *("--host", f"unix://{socket}", "--data-root", str(data)),
+        *("--exec-root", str(run / "exec"), "--pidfile", str(run / "dockerd.pid")),
+        *("--bridge", BRIDGE, "--iptables=false", "--ip-forward=false", "--ip-masq=false"),
+        *("--storage-driver", "overlay2", "--log-level", "warn"),
+    ]
+    log = open(folder / "dockerd.log", "wb")  # noqa: SIM115 - open while dockerd runs
+    process = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+    host = f"unix://{socket}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            ready = subprocess.run(
+                ["docker", "-H", host, "version"], capture_output=True, timeout=30
+            )
+            if ready.returncode == 0:
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"dockerd did not start: {(folder / 'dockerd.log').read_text()}")
+            time.sleep(0.5)
+        _busybox(host)
+        yield host
+    finally:
+        for cid in subprocess.run(
+            ["docker", "-H", host, "ps", "-aq"], capture_output=True, text=True
+        ).stdout.split():
+            subprocess.run(["docker", "-H", host, "rm", "-f", "-v", cid], capture_output=True)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def _bridge() -> None:
+    """Our bridge (made once; it holds no addresses but ours)."""
+    if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode != 0:
+        subprocess.run(["ip", "link", "add", BRIDGE, "type", "bridge"], check=True)
+        subprocess.run(["ip", "addr", "add", BRIDGE_CIDR, "dev", BRIDGE], check=True)
+    subprocess.run(["ip", "link", "set", BRIDGE, "up"], check=True)
+
+
+def _busybox(host: str) -> None:
+    """An image with busybox-static as /bin/busybox and its applets: vcsim writes the VM's DMI
+    files with it, and it is the smallest guest a test can run."""
+    present = subprocess.run(
+        ["docker", "-H", host, "image", "inspect", BUSYBOX_IMAGE], capture_output=True
+    )
+    if present.returncode == 0:
+        return
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add("/bin/busybox", arcname="bin/busybox")
+        for applet in ("sh", "tar", "sleep", "cat", "ls", "mkdir"):
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type = tarfile.SYMTYPE
+            link.linkname = "busybox"
+            tar.addfile(link)
+    subprocess.run(
+        ["docker", "-H", host, "import", "-", BUSYBOX_IMAGE],
+        input=buffer.getvalue(),
+        check=True,
+        capture_output=True,
+    )

@@ -1,0 +1,322 @@
+"""The vmwarevsphere driver against vcsim (a simulator of the vSphere API, built here: see
+testbed/vcsim.py), with VMs run as containers of a private dockerd. What vcsim does not prove:
+that ESXi boots the imported disk (the firmware-boot tests of machine-os do)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from machine.driver import BootImage, CreateRequest, PreCreateCheckFailed, State
+
+pytestmark = pytest.mark.backend
+
+pyVmomi = pytest.importorskip("pyVmomi")
+
+from machine_driver_vmwarevsphere import Driver, VSphereConfig, connection  # noqa: E402
+from testbed.vcsim import BUSYBOX_IMAGE, guest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def docker_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from testbed import vcsim
+
+    for tool in ("go", "dockerd", "docker"):
+        if shutil.which(tool) is None:
+            why = f"vSphere tests need {tool} (tools/setup installs it)"
+            if os.environ.get("CI"):
+                pytest.fail(why)
+            pytest.skip(why)
+    with vcsim.dockerd(tmp_path_factory.mktemp("docker")) as host:
+        yield host
+
+
+@pytest.fixture(scope="module")
+def vcenter(tmp_path_factory: pytest.TempPathFactory, docker_host: str) -> Iterator[Any]:
+    from testbed import vcsim
+
+    with vcsim.running(tmp_path_factory.mktemp("vcsim"), docker_host=docker_host) as ep:
+        yield ep
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connection, "_sessions", {})  # each test logs in itself
+    monkeypatch.delenv("VSPHERE_PASSWORD", raising=False)
+
+
+def _config(ep: Any, name: str, store: Path, **values: Any) -> VSphereConfig:
+    values.setdefault("Thumbprint", ep.thumbprint)
+    values.setdefault("Password", ep.password)
+    values.setdefault("CfgParams", (guest(BUSYBOX_IMAGE, "sleep", "3600"),))
+    return VSphereConfig(
+        IP=ep.host,
+        Port=ep.port,
+        Username=ep.user,
+        MachineName=name,
+        StorePath=str(store),
+        **values,
+    )
+
+
+def _ova(tmp: Path) -> BootImage:
+    from machine.images import imageformats
+
+    raw = tmp / "disk.raw"
+    with open(raw, "wb") as f:
+        f.truncate(64 << 20)
+    vmdk, ova = tmp / "disk.vmdk", tmp / "disk.ova"
+    imageformats.convert_disk(raw, "vmdk", vmdk)
+    imageformats.write_ova(vmdk, 64 << 20, imageformats.Hardware(name="machine-os"), ova)
+    return BootImage("machine-os", ova, "ova", "docker")
+
+
+def _create(driver: Driver, tmp: Path, image: BootImage | None) -> list[tuple[str, str]]:
+    recorded: list[tuple[str, str]] = []
+    mdir = tmp / "machines" / driver.config.MachineName
+    mdir.mkdir(parents=True, exist_ok=True)
+    driver.learn(driver.pre_create_check())
+    request = CreateRequest(
+        mdir,
+        mdir / "id_rsa",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummyKeyForTheSeedOnly test",
+        2376,
+        record=lambda kind, ident: recorded.append((kind, ident)),
+        image=image,
+        store_id="store-1",
+    )
+    driver.learn(driver.create(request))
+    return recorded
+
+
+def test_the_certificate_is_verified(vcenter: Any, tmp_path: Path) -> None:
+    """No CA vouches for vcsim's certificate: refused, with its SHA-256 to pin; a pin, the CA
+    file or an explicit --vmwarevsphere-insecure let the session in; a wrong pin is refused."""
+    ep = vcenter
+    plain = Driver(_config(ep, "c", tmp_path, Thumbprint=""))
+    with pytest.raises(PreCreateCheckFailed) as refused:
+        plain.pre_create_check()
+    assert "not trusted" in refused.value.message
+    colons = ":".join(ep.thumbprint[i : i + 2] for i in range(0, 64, 2)).upper()
+    assert colons in refused.value.hint  # what to pin, once checked
+
+    for values in ({"Thumbprint": colons}, {"Thumbprint": "", "CACert": str(ep.ca_file)}):
+        connection._sessions.clear()
+        assert Driver(_config(ep, "c", tmp_path, **values)).pre_create_check()["Datacenter"]
+    connection._sessions.clear()
+    insecure = Driver(_config(ep, "c", tmp_path, Thumbprint="", Insecure=True))
+    assert insecure.pre_create_check()["Datastore"] == "LocalDS_0"
+
+    connection._sessions.clear()
+    wrong = Driver(_config(ep, "c", tmp_path, Thumbprint="ab" * 32))
+    with pytest.raises(PreCreateCheckFailed, match="not the pinned one"):
+        wrong.pre_create_check()
+    with pytest.raises(PreCreateCheckFailed, match="SHA-1"):
+        Driver(_config(ep, "c", tmp_path, Thumbprint="ab" * 20)).pre_create_check()
+
+
+def test_a_wrong_password_is_named_and_none_is_asked_for(vcenter: Any, tmp_path: Path) -> None:
+    with pytest.raises(PreCreateCheckFailed, match="refused the login"):
+        Driver(_config(vcenter, "c", tmp_path, Password="nope")).pre_create_check()
+    with pytest.raises(PreCreateCheckFailed, match="password is needed") as info:
+        Driver(_config(vcenter, "c", tmp_path, Password="")).pre_create_check()
+    assert "VSPHERE_PASSWORD" in info.value.hint
+
+
+def test_create_imports_the_ova_and_nothing_stores_the_password(
+    vcenter: Any, tmp_path: Path
+) -> None:
+    driver = Driver(_config(vcenter, "imp1", tmp_path))
+    recorded = _create(driver, tmp_path, _ova(tmp_path))
+    cfg = driver.config
+    assert recorded == [("vm", cfg.MachineId)] and cfg.MachineId
+    assert cfg.IPAddress.startswith("10.234.0.")  # the container's, as the guest's tools say
+    saved = driver.to_json()
+    assert "Password" not in saved and vcenter.password not in json.dumps(saved)
+    assert (saved["Datacenter"], saved["Datastore"], saved["Networks"]) == (
+        "DC0",
+        "LocalDS_0",
+        ["VM Network"],
+    )
+
+    # a later command: the record, and the password from the environment
+    os.environ["VSPHERE_PASSWORD"] = vcenter.password
+    try:
+        again = Driver.from_json(saved)
+        assert again.state() is State.RUNNING
+        again.stop()
+        assert again.state() is State.STOPPED
+        assert again.learn(again.start()) is False  # the same address
+        again.remove()
+        assert again.state() is State.NOT_FOUND
+    finally:
+        del os.environ["VSPHERE_PASSWORD"]
+
+
+def test_clone_from_a_template(vcenter: Any, tmp_path: Path) -> None:
+    from machine_driver_vmwarevsphere import inventory
+
+    base = Driver(_config(vcenter, "tpl-src", tmp_path))
+    _create(base, tmp_path, _ova(tmp_path))
+    si = base._si()
+    source = inventory.find_vm(si, base._datacenter(si), base.config.MachineId)
+    assert source is not None
+    source.PowerOffVM_Task()
+    source.MarkAsTemplate()
+
+    clone = Driver(_config(vcenter, "cl1", tmp_path, CreationType="template", CloneFrom="tpl-src"))
+    _create(clone, tmp_path, None)
+    assert clone.config.MachineId not in ("", base.config.MachineId)
+    assert clone.state() is State.RUNNING and clone.config.IPAddress.startswith("10.234.0.")
+    clone.remove()
+    source.MarkAsVirtualMachine(pool=inventory.place(si, "", "", "", "", "", []).pool)
+    base.remove()
+    with pytest.raises(PreCreateCheckFailed, match="no VM or template"):
+        Driver(
+            _config(vcenter, "cl2", tmp_path, CreationType="template", CloneFrom="tpl-src")
+        ).pre_create_check()
+
+
+def test_remove_leaves_a_vm_with_another_uuid_alone(vcenter: Any, tmp_path: Path) -> None:
+    driver = Driver(_config(vcenter, "uu1", tmp_path))
+    _create(driver, tmp_path, _ova(tmp_path))
+    other = Driver(
+        _config(vcenter, "uu1", tmp_path, MachineId="4210ffff-0000-0000-0000-000000000000")
+    )
+    other.remove()  # its VM is gone (no such UUID): success, and nothing else touched
+    assert driver.state() is State.RUNNING
+    driver.remove()
+
+
+def test_esx_defaults(tmp_path: Path, docker_host: str) -> None:
+    """A standalone ESXi host: one datacenter, the host's pool, the first datastore."""
+    from testbed import vcsim
+
+    with vcsim.running(tmp_path / "esx", esx=True, docker_host=docker_host) as ep:
+        driver = Driver(_config(ep, "esx1", tmp_path))
+        assert driver.pre_create_check() == {
+            "Datacenter": "ha-datacenter",
+            "Datastore": "LocalDS_0",
+            "Networks": ("VM Network",),
+        }
+        with pytest.raises(PreCreateCheckFailed, match="datastore 'nope' not found"):
+            Driver(_config(ep, "esx1", tmp_path, Datastore="nope")).pre_create_check()
+        with pytest.raises(PreCreateCheckFailed, match="must exist"):
+            Driver(_config(ep, "esx1", tmp_path, Folder="nope")).pre_create_check()
+
+
+def _dm_store(vcenter: Any, tmp_path: Path, names: list[str]) -> tuple[Path, list[Driver]]:
+    """A docker-machine store whose vSphere machines (tests/fixtures/dm-store's dm-vsphere, with
+    docker-machine's fields, its password stored, no UUID) have VMs on vcsim."""
+    import shutil
+
+    from tests.storefixture import make_dm_store
+
+    store = make_dm_store(tmp_path / "dm", vcenter=vcenter.host)
+    fixture = store / "machines" / "dm-vsphere"
+    vms = []
+    for name in names:
+        vm = Driver(_config(vcenter, name, tmp_path))  # the VM docker-machine made
+        _create(vm, tmp_path, _ova(tmp_path))
+        vms.append(vm)
+        folder = store / "machines" / name
+        if folder != fixture:
+            shutil.copytree(fixture, folder)
+        record = json.loads((folder / "config.json").read_text())
+        record["Name"] = name
+        record["Driver"].update(
+            MachineName=name,
+            Port=vcenter.port,
+            Username=vcenter.user,
+            Password=vcenter.password,
+            Datacenter="DC0",
+            Datastore="LocalDS_0",
+            IPAddress=vm.config.IPAddress,
+        )
+        (folder / "config.json").write_text(json.dumps(record, indent=4))
+    return store, vms
+
+
+def _cli(store: Path, vcenter: Any) -> Any:
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "MACHINE_STORAGE_PATH": str(store),
+        "VSPHERE_THUMBPRINT": vcenter.thumbprint,  # docker-machine's records have none
+    }
+    machine = str(Path(sys.executable).parent / "machine")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [machine, *args], capture_output=True, text=True, env=env, timeout=120
+        )
+
+    return run
+
+
+def _logins(driver: Driver) -> int:
+    """How many sessions vcsim has opened so far (its UserLoginSessionEvents)."""
+    from machine_driver_vmwarevsphere import sdk
+
+    si = driver._si()
+    vim = sdk.vim()
+    spec = vim.event.EventFilterSpec(eventTypeId=["UserLoginSessionEvent"])
+    return len(si.content.eventManager.QueryEvents(spec))
+
+
+def test_a_docker_machine_vsphere_machine_lists_stops_and_goes(
+    vcenter: Any, tmp_path: Path
+) -> None:
+    """Found by name (no UUID in its record), verified by $VSPHERE_THUMBPRINT, its stored
+    password used and kept as it was; `ls` of several machines opens one session."""
+    names = ["dm-vsphere", "dm-vs2", "dm-vs3"]
+    store, vms = _dm_store(vcenter, tmp_path, names)
+    run = _cli(store, vcenter)
+    config_path = store / "machines" / "dm-vsphere" / "config.json"
+
+    before = _logins(vms[0])
+    listed = run("ls")
+    assert _logins(vms[0]) == before + 1  # one session for all three machines
+    rows = {r.split()[0]: r.split() for r in listed.stdout.splitlines()[1:]}
+    for name in names:
+        assert rows[name][2:4] == ["vmwarevsphere", "Running"], listed.stdout
+    assert run("status", "dm-vsphere").stdout.strip() == "Running"
+    stopped = run("stop", "dm-vsphere")
+    assert stopped.returncode == 0, stopped.stderr
+    assert run("status", "dm-vsphere").stdout.strip() == "Stopped"
+    saved = json.loads(config_path.read_text())["Driver"]
+    assert saved["Password"] == vcenter.password  # docker-machine's, kept as it was
+    killed = run("kill", "dm-vs2")
+    assert killed.returncode == 0, killed.stderr
+    assert vms[1].state() is State.STOPPED
+    for name, vm in zip(names, vms, strict=True):
+        removed = run("rm", "-y", name)
+        assert removed.returncode == 0, removed.stderr
+        assert vm.state() is State.NOT_FOUND
+        assert not (store / "machines" / name).exists()
+
+
+def test_orphans_are_the_store_s_vms_no_machine_has(vcenter: Any, tmp_path: Path) -> None:
+    kept = Driver(_config(vcenter, "or1", tmp_path))
+    _create(kept, tmp_path, _ova(tmp_path))
+    lost = Driver(_config(vcenter, "or2", tmp_path))
+    _create(lost, tmp_path, _ova(tmp_path))  # its record is lost: only the VM's tags remain
+    os.environ["VSPHERE_PASSWORD"] = vcenter.password  # records hold no password
+    try:
+        found = Driver.orphans([Driver.from_json(kept.to_json())], "store-1")
+        assert [(o.kind, o.id, o.name) for o in found] == [("vm", lost.config.MachineId, "or2")]
+        assert Driver.orphans([kept], "another-store") == []
+        Driver.remove_orphan(found[0])
+        assert lost.state() is State.NOT_FOUND and kept.state() is State.RUNNING
+        assert Driver.orphans([kept], "store-1") == []
+    finally:
+        del os.environ["VSPHERE_PASSWORD"]
+    kept.remove()
