@@ -34,6 +34,9 @@ VARIANTS = {
     # for `scp --delta`)
     "docker": BASE_PACKAGES + ",docker.io,curl,rsync",
     "plain": BASE_PACKAGES,
+    # vcsim's VMs (testbed/vcsim.py): a guest that applies the vSphere driver's guestinfo seed
+    # with cloud-init, and runs the engine
+    "vsphere-guest": BASE_PACKAGES + ",docker.io,cloud-init,util-linux",
 }
 
 

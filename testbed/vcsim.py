@@ -92,6 +92,11 @@ class Endpoint:
     password: str
     ca_file: Path  # the self-signed certificate vcsim serves (its own CA)
     thumbprint: str  # its SHA-256, hex
+    datastores: Path  # where vcsim keeps its datastores' files (one folder each)
+
+    def files_of(self, name: str) -> list[Path]:
+        """What any datastore holds for a VM named `name` (its folder and files)."""
+        return sorted(p for p in self.datastores.glob(f"*/{name}*"))
 
 
 def _certificate(folder: Path) -> tuple[Path, Path, str]:
@@ -158,7 +163,7 @@ def running(
             raise RuntimeError(f"vcsim did not start: {(folder / 'vcsim.log').read_text()}")
         netloc = line.removeprefix("https://").split("/", 1)[0]
         host, _, port = netloc.rpartition(":")
-        yield Endpoint(host, int(port), "vcsim-user", password, cert, thumbprint)
+        yield Endpoint(host, int(port), "vcsim-user", password, cert, thumbprint, tmp)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -178,9 +183,13 @@ def dockerd(folder: Path) -> Iterator[str]:
     folder.mkdir(parents=True, exist_ok=True)
     _bridge()
     # unix socket paths have at most 104 bytes: the sockets live in a short folder of ours
+    data = CACHE / "vcsim-docker"  # images kept between runs (guest images take minutes)
+    # one dockerd per data root: a second test run (CI beside a developer) waits its turn
+    data.parent.mkdir(parents=True, exist_ok=True)
+    held = open(CACHE / ".vcsim-docker.lock", "w")  # noqa: SIM115 - held while dockerd runs
+    fcntl.flock(held, fcntl.LOCK_EX)
     run = Path(tempfile.mkdtemp(prefix="mtd-", dir="/tmp"))
     socket = run / "docker.sock"
-    data = CACHE / "vcsim-docker"  # images kept between runs (guest images take minutes)
     argv = [
         "dockerd",
         *("--host", f"unix://{socket}", "--data-root", str(data)),
@@ -217,6 +226,7 @@ def dockerd(folder: Path) -> Iterator[str]:
             process.wait()
         log.close()
         shutil.rmtree(run, ignore_errors=True)
+        held.close()  # releases the lock
 
 
 def _bridge() -> None:
@@ -252,3 +262,162 @@ def _busybox(host: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+# --- a real guest: Debian with systemd, sshd, cloud-init and the engine, as a container ------
+
+GUEST_INIT = """#!/bin/sh
+# PID 1 of a vcsim VM's container: make what systemd and the engine need, then become systemd.
+# cgroup v1 controllers are mounted read-only in a container: the engine must create cgroups.
+for d in /sys/fs/cgroup/*/; do mount -o remount,rw "$d" 2>/dev/null || true; done
+# /sys/class is a tmpfs (vcsim mounts its DMI volume there; this kernel has no DMI): bring the
+# real classes back beside it
+mkdir -p /run/sysfs && mount -t sysfs sysfs /run/sysfs 2>/dev/null
+for c in /run/sysfs/class/*; do
+    n=${c##*/}
+    [ "$n" = dmi ] && continue
+    mkdir -p "/sys/class/$n" && mount --bind "$c" "/sys/class/$n"
+done
+exec /sbin/init
+"""
+
+# systemd hands PID 1's environment (vcsim's VMX_GUESTINFO_*) to no service: copy it for
+# cloud-init, whose VMware data source reads those variables
+VMX_ENV_UNIT = """[Unit]
+DefaultDependencies=no
+Before=cloud-init-local.service
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c "tr '\\\\0' '\\\\n' < /proc/1/environ | grep '^VMX_' > /run/machine-vmx.env"
+RemainAfterExit=yes
+[Install]
+WantedBy=cloud-init-local.service
+"""
+
+CLOUD_CFG = """datasource_list: [VMware, None]
+network: {config: disabled}
+locale: false
+"""
+
+GUEST_ARGS = (
+    # --privileged needs CAP_SYS_RESOURCE, which these machines' bounding set lacks
+    "--cap-add=ALL",
+    "--cap-drop=SYS_RESOURCE",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--cgroupns=private",
+    "--sysctl",
+    "net.ipv4.ip_forward=1",
+    "--tmpfs",
+    "/run",
+    "--tmpfs",
+    "/sys/class",
+)
+
+
+def _guest_recipe() -> str:
+    from testbed.hosts import VARIANTS
+
+    text = GUEST_INIT + VMX_ENV_UNIT + CLOUD_CFG + VARIANTS["vsphere-guest"]
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def guest_image(docker_host: str) -> str:
+    """The guest image in our dockerd, built once per recipe (its root file system is
+    testbed.hosts' "vsphere-guest" variant)."""
+    import io
+    import tarfile
+
+    from testbed.hosts import rootfs
+
+    tag = f"machine-test/vsphere-guest:{_guest_recipe()}"
+    present = subprocess.run(
+        ["docker", "-H", docker_host, "image", "inspect", tag], capture_output=True
+    )
+    if present.returncode == 0:
+        return tag
+    root = rootfs("vsphere-guest")
+    extra = {
+        "sbin/machine-guest-init": (GUEST_INIT, 0o755),
+        "etc/systemd/system/machine-vmx-env.service": (VMX_ENV_UNIT, 0o644),
+        "etc/cloud/cloud.cfg.d/90-machine.cfg": (CLOUD_CFG, 0o644),
+        "etc/machine-id": ("", 0o444),
+    }
+    for unit in ("cloud-init-local", "cloud-init", "cloud-config", "cloud-final"):
+        extra[f"etc/systemd/system/{unit}.service.d/machine-vmx.conf"] = (
+            "[Service]\nEnvironmentFile=-/run/machine-vmx.env\n",
+            0o644,
+        )
+    masked = [
+        "getty@tty1.service",
+        "console-getty.service",
+        "systemd-sysctl.service",
+        "ssh-hostkeys.service",  # cloud-init writes the seeded host key
+        "systemd-udevd.service",
+    ]
+    links = {f"etc/systemd/system/{unit}": "/dev/null" for unit in masked}
+    links["etc/systemd/system/cloud-init-local.service.wants/machine-vmx-env.service"] = (
+        "/etc/systemd/system/machine-vmx-env.service"
+    )
+    skip = set(extra) | set(links)
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as tar:
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root).as_posix()
+            if rel in skip or rel == ".complete":
+                continue
+            tar.add(path, arcname=rel, recursive=False)
+        for rel, (text, mode) in extra.items():
+            data = text.encode()
+            info = tarfile.TarInfo(rel)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+        for rel, target in links.items():
+            info = tarfile.TarInfo(rel)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    subprocess.run(
+        [
+            *("docker", "-H", docker_host, "import"),
+            *("--change", 'CMD ["/sbin/machine-guest-init"]'),
+            *("--change", "STOPSIGNAL SIGRTMIN+3"),
+            *("--change", "VOLUME /var/lib/docker"),
+            "-",
+            tag,
+        ],
+        input=stream.getvalue(),
+        check=True,
+        capture_output=True,
+        timeout=1200,
+    )
+    return tag
+
+
+def guest_network(docker_host: str) -> str:
+    """A user-defined network on our bridge's range: each VM gets a fixed address (vcsim reads a
+    container's address only at its first power-on)."""
+    name = "mt-vcsim-guests"
+    present = subprocess.run(
+        ["docker", "-H", docker_host, "network", "inspect", name], capture_output=True
+    )
+    if present.returncode != 0:
+        subprocess.run(
+            [
+                *("docker", "-H", docker_host, "network", "create", "--driver", "bridge"),
+                *("--subnet", "10.234.1.0/24", "--gateway", "10.234.1.1"),
+                *("-o", "com.docker.network.bridge.name=mt-vcsim1"),
+                *("-o", "com.docker.network.bridge.enable_ip_masquerade=false"),
+                name,
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return name
+
+
+def guest_param(image: str, hostname: str, network: str, ip: str) -> str:
+    """The cfgparam for a VM that runs the real guest (systemd, sshd, cloud-init, the engine)."""
+    import json
+
+    args = [*GUEST_ARGS, "--hostname", hostname, "--network", network, "--ip", ip, image]
+    return "RUN.container=" + json.dumps(args)

@@ -153,8 +153,10 @@ def test_create_imports_the_ova_and_nothing_stores_the_password(
         again.stop()
         assert again.state() is State.STOPPED
         assert again.learn(again.start()) is False  # the same address
+        assert vcenter.files_of("imp1")  # the VM's folder on the datastore
         again.remove()
         assert again.state() is State.NOT_FOUND
+        assert vcenter.files_of("imp1") == []  # nothing of it is left on the datastore
     finally:
         del os.environ["VSPHERE_PASSWORD"]
 
@@ -320,3 +322,66 @@ def test_orphans_are_the_store_s_vms_no_machine_has(vcenter: Any, tmp_path: Path
     finally:
         del os.environ["VSPHERE_PASSWORD"]
     kept.remove()
+
+
+def test_a_failed_create_leaves_nothing_whichever_call_fails(vcenter: Any, tmp_path: Path) -> None:
+    """Through a proxy that fails one vSphere call at a time (each SOAP method a create makes,
+    and the disk upload), a create fails with a plain message, and afterwards (`rm -f` when its
+    own rollback was what failed) vcsim holds no VM and no file of the machine."""
+    import subprocess
+    import sys
+
+    from tests import vsphere as proxying
+
+    ova = _ova(tmp_path).disk
+    machine = str(Path(sys.executable).parent / "machine")
+    with proxying.proxied(vcenter, tmp_path / "proxy") as proxy:
+        ep = proxy.endpoint
+        store = tmp_path / "store"
+        env = {
+            "PATH": os.environ["PATH"],
+            "MACHINE_STORAGE_PATH": str(store),
+            "VSPHERE_PASSWORD": ep.password,
+        }
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [machine, *args], capture_output=True, text=True, env=env, timeout=300
+            )
+
+        def create(name: str) -> subprocess.CompletedProcess[str]:
+            return run(
+                *("create", "-d", "vmwarevsphere", "--vmwarevsphere-vcenter", ep.host),
+                *("--vmwarevsphere-vcenter-port", str(ep.port)),
+                *("--vmwarevsphere-username", ep.user),
+                *("--vmwarevsphere-thumbprint", ep.thumbprint),
+                *("--vmwarevsphere-boot2docker-url", str(ova)),
+                *("--vmwarevsphere-cfgparam", guest(BUSYBOX_IMAGE, "sleep", "3600")),
+                *("--wait-timeout", "10"),  # busybox has no sshd: provisioning fails there
+                name,
+            )
+
+        def nothing_left(name: str) -> None:
+            if (store / "machines" / name).exists():
+                assert run("rm", "-f", name).returncode == 0
+            assert not (store / "machines" / name).exists()
+            assert vcenter.files_of(name) == [], name
+            driver = Driver(_config(vcenter, name, tmp_path))
+            si = driver._si()
+            assert si.content.searchIndex.FindChild(driver._datacenter(si).vmFolder, name) is None
+
+        baseline = create("ff0")
+        assert baseline.returncode == 1 and "Error creating machine" in baseline.stderr
+        nothing_left("ff0")
+        methods = list(dict.fromkeys(proxy.calls))  # in order of first use
+        assert {"ImportVApp", "PUT", "ReconfigVM_Task", "PowerOnVM_Task"} <= set(methods)
+        assert {"Destroy_Task"} <= set(methods)  # the rollback's
+
+        for index, method in enumerate(methods):
+            name = f"ff{index + 1}"
+            proxy.reset()
+            proxy.fail(method, "drop" if method in ("ImportVApp", "PUT") else "fault")
+            failed = create(name)
+            assert failed.returncode in (1, 3), (method, failed.stderr)
+            assert "Traceback" not in failed.stderr and "dynamicType" not in failed.stderr
+            nothing_left(name)

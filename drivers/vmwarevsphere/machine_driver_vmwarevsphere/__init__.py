@@ -19,12 +19,13 @@ VM's UUID as `MachineId`). What differs, on purpose:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from machine.driver import (
     DEFAULT_ENGINE_PORT,
@@ -46,6 +47,25 @@ TAG_STORE = "machine.store"  # ExtraConfig keys naming who made a VM (orphans, t
 TAG_NAME = "machine.name"
 
 STATES = {"poweredOn": State.RUNNING, "poweredOff": State.STOPPED, "suspended": State.PAUSED}
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _vsphere(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """vSphere's faults and lost connections during `what` become a DriverError saying so."""
+
+    def wrap(method: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(method)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            from machine_driver_vmwarevsphere import sdk
+
+            with sdk.translated(what):
+                return method(*args, **kwargs)
+
+        return call
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -268,6 +288,7 @@ class Driver(BaseDriver[VSphereConfig]):
 
     # --- create ----------------------------------------------------------------------------
 
+    @_vsphere("checking vSphere")
     def pre_create_check(self) -> Learned:
         from machine_driver_vmwarevsphere import connection, inventory
 
@@ -339,6 +360,7 @@ class Driver(BaseDriver[VSphereConfig]):
     def image_ref(self) -> str:
         return self.config.Boot2DockerURL or "machine-os"
 
+    @_vsphere("creating the VM")
     def create(self, request: CreateRequest) -> Learned:
         from machine import seed
         from machine_driver_vmwarevsphere import importer, inventory
@@ -445,6 +467,7 @@ class Driver(BaseDriver[VSphereConfig]):
         return self.states([self])[0]
 
     @classmethod
+    @_vsphere("asking vSphere for the VMs' states")
     def states(cls, drivers: Sequence[BaseDriver]) -> list[State]:
         """One property collection per vCenter for all its machines (ls of a fleet)."""
         from machine_driver_vmwarevsphere import vm as vms
@@ -463,6 +486,7 @@ class Driver(BaseDriver[VSphereConfig]):
                 out[i] = STATES.get(power, State.NONE) if power else State.NOT_FOUND
         return [out[i] for i in range(len(drivers))]
 
+    @_vsphere("starting the VM")
     def start(self) -> Learned:
         from machine_driver_vmwarevsphere import vm as vms
 
@@ -470,11 +494,13 @@ class Driver(BaseDriver[VSphereConfig]):
         vms.power_on(vm)
         return {"IPAddress": vms.wait_for_ip(vm, time.monotonic() + IP_WAIT)}
 
+    @_vsphere("stopping the VM")
     def stop(self) -> None:
         from machine_driver_vmwarevsphere import vm as vms
 
         vms.shut_down(self._vm(self._si()), self.config.GracefulShutdownTimeout)
 
+    @_vsphere("powering off the VM")
     def kill(self) -> None:
         from machine_driver_vmwarevsphere import vm as vms
 
@@ -484,6 +510,7 @@ class Driver(BaseDriver[VSphereConfig]):
         self.stop()
         return self.start()
 
+    @_vsphere("removing the VM")
     def remove(self) -> None:
         """Power off and destroy the VM (its disks and folder go with it). A VM of that name
         with another UUID is not ours: it is left alone."""
@@ -507,6 +534,7 @@ class Driver(BaseDriver[VSphereConfig]):
     # --- orphans ---------------------------------------------------------------------------
 
     @classmethod
+    @_vsphere("looking for VMs no machine has")
     def orphans(cls, owned: Sequence[BaseDriver], store_id: str) -> list[Orphan]:
         """VMs tagged with this store's id that no machine of the store has (a create killed
         before it saved, a record deleted by hand), on every vCenter the store's machines use."""
