@@ -147,3 +147,60 @@ def proxied(vcsim_endpoint: Any, folder: Path) -> Iterator[Proxy]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def machine_records(store: Path, ep: Any, count: int, port: int = 0) -> list[str]:
+    """`count` powered-off VMs on vcsim `ep` and a docker-machine store with a vSphere
+    machine record for each (tests/fixtures/dm-store's dm-vsphere, pointed at them), reached
+    on `port` (a proxy's) or vcsim's own. Their names."""
+    import json
+    import shutil
+
+    from machine_driver_vmwarevsphere import Driver, VSphereConfig, inventory, sdk
+    from machine_driver_vmwarevsphere.vm import wait
+    from tests.storefixture import make_dm_store
+
+    vim = sdk.vim()
+    owner = Driver(
+        VSphereConfig(
+            IP=ep.host,
+            Port=ep.port,
+            Username=ep.user,
+            Password=ep.password,
+            Thumbprint=ep.thumbprint,
+            MachineName="records",
+        )
+    )
+    si = owner._si()
+    place = inventory.place(si, "", "", "", "", "", ["VM Network"])
+    make_dm_store(store, vcenter=ep.host)
+    template = json.loads((store / "machines" / "dm-vsphere" / "config.json").read_text())
+    keep = store / "machines" / "dm-vsphere"
+    for other in store.glob("machines/dm-*"):
+        if other != keep:
+            shutil.rmtree(other)  # other drivers' machines
+    names = []
+    for n in range(count):
+        name = f"vs{n:03d}"
+        spec = vim.vm.ConfigSpec(
+            name=name,
+            files=vim.vm.FileInfo(vmPathName=f"[{place.datastore.name}]"),
+            numCPUs=1,
+            memoryMB=64,
+        )
+        vm = wait(place.folder.CreateVM_Task(config=spec, pool=place.pool), "CreateVM")
+        folder = store / "machines" / name
+        shutil.copytree(keep, folder)
+        record = json.loads(json.dumps(template))
+        record["Name"] = name
+        record["Driver"].update(
+            MachineName=name,
+            MachineId=vm.config.uuid,
+            Port=port or ep.port,
+            Username=ep.user,
+            Password=ep.password,
+        )
+        (folder / "config.json").write_text(json.dumps(record, indent=4))
+        names.append(name)
+    shutil.rmtree(keep)
+    return names

@@ -390,49 +390,14 @@ def test_a_failed_create_leaves_nothing_whichever_call_fails(vcenter: Any, tmp_p
 def test_ls_of_fifty_machines_is_one_property_collection(vcenter: Any, tmp_path: Path) -> None:
     """50 vSphere machines of one vCenter: `ls` logs in once and asks for every VM's power
     state in one RetrievePropertiesEx (docker-machine logged in and out per machine)."""
-    import shutil
     import subprocess
     import sys
 
-    from machine_driver_vmwarevsphere import inventory, sdk
-    from machine_driver_vmwarevsphere.vm import wait
     from tests import vsphere as proxying
-    from tests.storefixture import make_dm_store
-
-    vim = sdk.vim()
-    owner = Driver(_config(vcenter, "ls-owner", tmp_path))
-    si = owner._si()
-    place = inventory.place(si, "", "", "", "", "", ["VM Network"])
-    store = make_dm_store(tmp_path / "dm", vcenter=vcenter.host)
-    fixture = store / "machines" / "dm-vsphere"
-    for n in range(50):
-        name = f"ls{n:02d}"
-        spec = vim.vm.ConfigSpec(
-            name=name,
-            files=vim.vm.FileInfo(vmPathName=f"[{place.datastore.name}]"),
-            numCPUs=1,
-            memoryMB=64,
-        )
-        vm = wait(place.folder.CreateVM_Task(config=spec, pool=place.pool), "CreateVM")
-        folder = store / "machines" / name
-        shutil.copytree(fixture, folder)
-        record = json.loads((folder / "config.json").read_text())
-        record["Name"] = name
-        record["Driver"].update(
-            MachineName=name,
-            MachineId=vm.config.uuid,
-            Username=vcenter.user,
-            Password=vcenter.password,
-        )
-        (folder / "config.json").write_text(json.dumps(record, indent=4))
-    for other in store.glob("machines/dm-*"):
-        shutil.rmtree(other)  # other drivers' machines: only vSphere calls are counted
 
     with proxying.proxied(vcenter, tmp_path / "proxy") as proxy:
-        for config in store.glob("machines/*/config.json"):
-            record = json.loads(config.read_text())
-            record["Driver"]["Port"] = proxy.endpoint.port
-            config.write_text(json.dumps(record, indent=4))
+        store = tmp_path / "dm"
+        proxying.machine_records(store, vcenter, 50, port=proxy.endpoint.port)
         env = {
             "PATH": os.environ["PATH"],
             "MACHINE_STORAGE_PATH": str(store),

@@ -200,6 +200,12 @@ def connect(target: Target, secret: str) -> Any:
     return si
 
 
+def sdk_disconnect() -> Any:
+    from machine_driver_vmwarevsphere import sdk
+
+    return sdk.connect().Disconnect
+
+
 def _close_all(disconnect: Any) -> None:
     for si in list(_sessions.values()):
         with contextlib.suppress(Exception):  # a session that is gone already is fine
