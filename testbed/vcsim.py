@@ -269,7 +269,8 @@ def _busybox(host: str) -> None:
 GUEST_INIT = """#!/bin/sh
 # PID 1 of a vcsim VM's container: make what systemd and the engine need, then become systemd.
 # cgroup v1 controllers are mounted read-only in a container: the engine must create cgroups.
-for d in /sys/fs/cgroup/*/; do mount -o remount,rw "$d" 2>/dev/null || true; done
+mount -o remount,rw /sys/fs/cgroup 2>/dev/null
+for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$d" 2>/dev/null; done
 # /sys/class is a tmpfs (vcsim mounts its DMI volume there; this kernel has no DMI): bring the
 # real classes back beside it
 mkdir -p /run/sysfs && mount -t sysfs sysfs /run/sysfs 2>/dev/null
@@ -308,6 +309,7 @@ GUEST_ARGS = (
     "--cgroupns=private",
     "--sysctl",
     "net.ipv4.ip_forward=1",
+    "--stop-signal=SIGRTMIN+3",  # systemd halts on it
     "--tmpfs",
     "/run",
     "--tmpfs",
@@ -380,7 +382,6 @@ def guest_image(docker_host: str) -> str:
         [
             *("docker", "-H", docker_host, "import"),
             *("--change", 'CMD ["/sbin/machine-guest-init"]'),
-            *("--change", "STOPSIGNAL SIGRTMIN+3"),
             *("--change", "VOLUME /var/lib/docker"),
             "-",
             tag,

@@ -418,3 +418,48 @@ def test_ls_of_fifty_machines_is_one_property_collection(vcenter: Any, tmp_path:
     assert proxy.calls.count("Login") == 1, proxy.calls
     assert proxy.calls.count("RetrievePropertiesEx") == 1, proxy.calls
     assert proxy.calls.count("Logout") == 1, proxy.calls
+
+
+def test_a_killed_create_is_removed_by_rm(vcenter: Any, tmp_path: Path) -> None:
+    """SIGKILL right after the disk upload: the VM exists, the record knows nothing of it
+    (create never returned), the journal does; `rm` adopts it and destroys it."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    store = tmp_path / "store"
+    env = {
+        "PATH": os.environ["PATH"],
+        "MACHINE_STORAGE_PATH": str(store),
+        "VSPHERE_PASSWORD": vcenter.password,
+        "PYTHONPATH": str(root),
+    }
+    killed = subprocess.run(
+        [
+            *(sys.executable, "-m", "tests.killpoint", "create", "-d", "vmwarevsphere"),
+            *("--vmwarevsphere-vcenter", vcenter.host),
+            *("--vmwarevsphere-vcenter-port", str(vcenter.port)),
+            *("--vmwarevsphere-username", vcenter.user),
+            *("--vmwarevsphere-thumbprint", vcenter.thumbprint),
+            *("--vmwarevsphere-boot2docker-url", str(_ova(tmp_path).disk)),
+            "kill1",
+        ],
+        capture_output=True,
+        text=True,
+        env={**env, "MACHINE_TEST_KILL_AT": "machine_driver_vmwarevsphere.importer:_upload:after"},
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr
+    assert vcenter.files_of("kill1")  # the VM was made
+    record = json.loads((store / "machines/kill1/config.json").read_text())
+    assert not record["Driver"]["MachineId"]  # learned, never returned
+
+    machine = str(Path(sys.executable).parent / "machine")
+    listed = subprocess.run([machine, "ls"], capture_output=True, text=True, env=env)
+    assert "rm -y kill1" in listed.stdout, listed.stdout
+    removed = subprocess.run(
+        [machine, "rm", "-y", "kill1"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert removed.returncode == 0, removed.stderr
+    assert vcenter.files_of("kill1") == []
+    assert not (store / "machines/kill1").exists()
