@@ -172,9 +172,27 @@ def test_clone_from_a_template(vcenter: Any, tmp_path: Path) -> None:
     source.PowerOffVM_Task()
     source.MarkAsTemplate()
 
-    clone = Driver(_config(vcenter, "cl1", tmp_path, CreationType="template", CloneFrom="tpl-src"))
+    clone = Driver(
+        _config(
+            vcenter,
+            "cl1",
+            tmp_path,
+            CreationType="template",
+            CloneFrom="tpl-src",
+            CPU=3,
+            Memory=3072,
+            DiskSize=30720,
+        )
+    )
     _create(clone, tmp_path, None)
     assert clone.config.MachineId not in ("", base.config.MachineId)
+    made = inventory.find_vm(si, base._datacenter(si), clone.config.MachineId)
+    assert made is not None and (made.config.hardware.numCPU, made.config.hardware.memoryMB) == (
+        3,
+        3072,
+    )  # resized on clone
+    disks = [d for d in made.config.hardware.device if hasattr(d, "capacityInKB")]
+    assert disks and disks[0].capacityInKB == 30720 * 1024
     assert clone.state() is State.RUNNING and clone.config.IPAddress.startswith("10.234.0.")
     clone.remove()
     source.MarkAsVirtualMachine(pool=inventory.place(si, "", "", "", "", "", []).pool)
@@ -296,6 +314,13 @@ def test_a_docker_machine_vsphere_machine_lists_stops_and_goes(
     assert run("status", "dm-vsphere").stdout.strip() == "Stopped"
     saved = json.loads(config_path.read_text())["Driver"]
     assert saved["Password"] == vcenter.password  # docker-machine's, kept as it was
+    # started again by the driver (the CLI would then wait for an engine busybox lacks)
+    os.environ["VSPHERE_THUMBPRINT"] = vcenter.thumbprint
+    try:
+        restarted = Driver.from_json(json.loads(config_path.read_text())["Driver"])
+        assert restarted.start() == {"IPAddress": vms[0].config.IPAddress}
+    finally:
+        del os.environ["VSPHERE_THUMBPRINT"]
     killed = run("kill", "dm-vs2")
     assert killed.returncode == 0, killed.stderr
     assert vms[1].state() is State.STOPPED
@@ -357,7 +382,7 @@ def test_a_failed_create_leaves_nothing_whichever_call_fails(vcenter: Any, tmp_p
                 *("--vmwarevsphere-thumbprint", ep.thumbprint),
                 *("--vmwarevsphere-boot2docker-url", str(ova)),
                 *("--vmwarevsphere-cfgparam", guest(BUSYBOX_IMAGE, "sleep", "3600")),
-                *("--wait-timeout", "10"),  # busybox has no sshd: provisioning fails there
+                *("--wait-timeout", "5"),  # busybox has no sshd: provisioning fails there
                 name,
             )
 
@@ -376,6 +401,15 @@ def test_a_failed_create_leaves_nothing_whichever_call_fails(vcenter: Any, tmp_p
         methods = list(dict.fromkeys(proxy.calls))  # in order of first use
         assert {"ImportVApp", "PUT", "ReconfigVM_Task", "PowerOnVM_Task"} <= set(methods)
         assert {"Destroy_Task"} <= set(methods)  # the rollback's
+
+        # a slow vCenter: every answer to the import late, and the create still succeeds
+        # as far as the driver goes (it fails at SSH: busybox)
+        proxy.reset()
+        proxy.fail("ImportVApp", "hang", hang=3.0)
+        proxy.fail("PowerOnVM_Task", "hang", hang=3.0)
+        slow = create("ffslow")
+        assert "Creating machine" in slow.stderr and "Waiting for SSH" in slow.stderr, slow.stderr
+        nothing_left("ffslow")
 
         for index, method in enumerate(methods):
             name = f"ff{index + 1}"
