@@ -272,9 +272,16 @@ class Cache:
 
     # --- conversions ------------------------------------------------------------------------
 
-    def export(self, image: BootImage, fmt: str, hardware_name: str = "") -> Path:
+    def export(
+        self,
+        image: BootImage,
+        fmt: str,
+        hardware_name: str = "",
+        converting: Callable[[], None] | None = None,
+    ) -> Path:
         """`image`'s disk in format `fmt` (imageformats.FORMATS), converted once: the result is
-        a blob named in cache/blobs/.conversions.json by its source's digest and the format."""
+        a blob named in cache/blobs/.conversions.json by its source's digest and the format.
+        `converting` is called when a conversion really starts (not when it is cached)."""
         from machine.images import imageformats
 
         imageformats.check_format(fmt)
@@ -290,6 +297,8 @@ class Cache:
             found = self._converted(source, key)
             if found is not None:
                 return found  # another process converted it while we waited
+            if converting is not None:
+                converting()
             tmp = self.blobs / f".convert-{os.getpid()}-{time.monotonic_ns()}"
             tmp.mkdir(mode=0o700)
             try:

@@ -26,8 +26,8 @@ def boot_image(ctx: Context, driver: Driver) -> BootImage | None:
     ref = driver.image_ref()
     image = cache.resolve(ref, formats, progress_bar(f"Downloading {ref}"))
     if image.format not in formats:
-        ctx.progress.note(f"Converting {image.name} to {formats[0]} (once: it is cached)...")
-        disk = cache.export(image, formats[0])
+        note = f"Converting {image.name} to {formats[0]} (once: it is cached)..."
+        disk = cache.export(image, formats[0], converting=lambda: ctx.progress.note(note))
         image = dataclasses.replace(image, disk=disk, format=formats[0])
     if not driver.features.direct_boot:
         image = dataclasses.replace(image, kernel=None, initrd=None, cmdline="")

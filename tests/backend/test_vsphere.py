@@ -229,6 +229,12 @@ def test_esx_defaults(tmp_path: Path, docker_host: str) -> None:
             Driver(_config(ep, "esx1", tmp_path, Datastore="nope")).pre_create_check()
         with pytest.raises(PreCreateCheckFailed, match="must exist"):
             Driver(_config(ep, "esx1", tmp_path, Folder="nope")).pre_create_check()
+        # and a machine made on it, as on a vCenter (no folders, the host's own pool)
+        driver = Driver(_config(ep, "esx2", tmp_path))
+        _create(driver, tmp_path, _ova(tmp_path))
+        assert driver.state() is State.RUNNING and driver.config.IPAddress.startswith("10.234.")
+        driver.remove()
+        assert driver.state() is State.NOT_FOUND and ep.files_of("esx2") == []
 
 
 def _dm_store(vcenter: Any, tmp_path: Path, names: list[str]) -> tuple[Path, list[Driver]]:
@@ -497,3 +503,32 @@ def test_a_killed_create_is_removed_by_rm(vcenter: Any, tmp_path: Path) -> None:
     assert removed.returncode == 0, removed.stderr
     assert vcenter.files_of("kill1") == []
     assert not (store / "machines/kill1").exists()
+
+
+def test_a_vmdk_is_converted_once_to_an_ova_and_imported(vcenter: Any, tmp_path: Path) -> None:
+    """Any VMDK (a URL or a file) boots too: the core wraps it in an OVA once, and caches it."""
+    import subprocess
+    import sys
+
+    vmdk = _ova(tmp_path).disk.with_suffix(".vmdk")  # the stream VMDK _ova made beside it
+    store = tmp_path / "store"
+    env = {
+        "PATH": os.environ["PATH"],
+        "MACHINE_STORAGE_PATH": str(store),
+        "VSPHERE_PASSWORD": vcenter.password,
+    }
+    argv = [
+        *(str(Path(sys.executable).parent / "machine"), "create", "-d", "vmwarevsphere"),
+        *("--vmwarevsphere-vcenter", vcenter.host),
+        *("--vmwarevsphere-vcenter-port", str(vcenter.port)),
+        *("--vmwarevsphere-username", vcenter.user),
+        *("--vmwarevsphere-thumbprint", vcenter.thumbprint),
+        *("--vmwarevsphere-boot2docker-url", str(vmdk)),
+        *("--vmwarevsphere-cfgparam", guest(BUSYBOX_IMAGE, "sleep", "3600")),
+        *("--wait-timeout", "5"),  # busybox has no sshd: the create stops there
+    ]
+    first = subprocess.run([*argv, "vm1"], capture_output=True, text=True, env=env, timeout=300)
+    assert "Converting" in first.stderr and "Waiting for SSH" in first.stderr, first.stderr
+    again = subprocess.run([*argv, "vm2"], capture_output=True, text=True, env=env, timeout=300)
+    assert "Converting" not in again.stderr and "Waiting for SSH" in again.stderr, again.stderr
+    assert vcenter.files_of("vm1") == vcenter.files_of("vm2") == []  # both rolled back
