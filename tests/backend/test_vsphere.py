@@ -132,9 +132,14 @@ def test_a_wrong_password_is_named_and_none_is_asked_for(vcenter: Any, tmp_path:
 def test_create_imports_the_ova_and_nothing_stores_the_password(
     vcenter: Any, tmp_path: Path
 ) -> None:
-    driver = Driver(_config(vcenter, "imp1", tmp_path))
+    driver = Driver(_config(vcenter, "imp1", tmp_path, Networks=("VM Network", "DC0_DVPG0")))
     recorded = _create(driver, tmp_path, _ova(tmp_path))
     cfg = driver.config
+    si = driver._si()
+    vm = si.content.searchIndex.FindByUuid(None, cfg.MachineId, True, False)
+    nics = [d for d in vm.config.hardware.device if hasattr(d, "macAddress")]
+    backings = [type(n.backing).__name__ for n in nics]
+    assert len(nics) == 2 and "DistributedVirtualPortBackingInfo" in backings[1], backings
     assert recorded == [("vm", cfg.MachineId)] and cfg.MachineId
     assert cfg.IPAddress.startswith("10.234.0.")  # the container's, as the guest's tools say
     saved = driver.to_json()
@@ -142,7 +147,7 @@ def test_create_imports_the_ova_and_nothing_stores_the_password(
     assert (saved["Datacenter"], saved["Datastore"], saved["Networks"]) == (
         "DC0",
         "LocalDS_0",
-        ["VM Network"],
+        ["VM Network", "DC0_DVPG0"],
     )
 
     # a later command: the record, and the password from the environment

@@ -97,7 +97,15 @@ class CLI:
 
 def test_vsphere_machine_lifecycle(vsphere: dict[str, Any], tmp_path: Path, busybox: Path) -> None:
     cli = CLI(tmp_path / "store", vsphere["ep"])
-    created = cli.create("vs1", "10.234.1.10", vsphere["image"], vsphere["network"])
+    own = tmp_path / "user-data.yaml"  # the user's own cloud-init, merged with the seed
+    own.write_text("#cloud-config\nwrite_files:\n- {path: /etc/from-the-user, content: hello}\n")
+    created = cli.create(
+        "vs1",
+        "10.234.1.10",
+        vsphere["image"],
+        vsphere["network"],
+        *("--vmwarevsphere-cloudinit", str(own)),
+    )
     assert "Docker is up and running!" in created.stderr
     assert cli("ip", "vs1").stdout.strip() == "10.234.1.10"
     record = json.loads((cli.store / "machines/vs1/config.json").read_text())
@@ -111,6 +119,9 @@ def test_vsphere_machine_lifecycle(vsphere: dict[str, Any], tmp_path: Path, busy
     )
     assert out.stdout.strip() == "from-vsphere", out.stderr
     assert cli("ssh", "vs1", "hostname").stdout.strip() == "vs1"
+    assert cli("ssh", "vs1", "cat /etc/from-the-user").stdout.strip() == "hello"
+    secret = vsphere["ep"].password.encode()
+    assert not any(secret in p.read_bytes() for p in cli.store.rglob("*") if p.is_file())
 
     assert 'Machine "vs1" was stopped.' in cli("stop", "vs1").stderr
     assert cli("status", "vs1").stdout.strip() == "Stopped"
