@@ -537,3 +537,32 @@ def test_a_vmdk_is_converted_once_to_an_ova_and_imported(vcenter: Any, tmp_path:
     again = subprocess.run([*argv, "vm2"], capture_output=True, text=True, env=env, timeout=300)
     assert "Converting" not in again.stderr and "Waiting for SSH" in again.stderr, again.stderr
     assert vcenter.files_of("vm1") == vcenter.files_of("vm2") == []  # both rolled back
+
+
+def test_placement_by_folder_host_and_pool(vcenter: Any, tmp_path: Path) -> None:
+    """--vmwarevsphere-folder (it must exist), -hostsystem and -pool place the VM there."""
+    probe = Driver(_config(vcenter, "pl0", tmp_path))
+    si = probe._si()
+    dc = probe._datacenter(si)
+    if si.content.searchIndex.FindChild(dc.vmFolder, "team") is None:
+        dc.vmFolder.CreateFolder("team")
+    driver = Driver(
+        _config(
+            vcenter,
+            "pl1",
+            tmp_path,
+            Folder="team",
+            HostSystem="DC0_C0_H1",
+            Pool="DC0_C0/Resources",
+        )
+    )
+    _create(driver, tmp_path, _ova(tmp_path))
+    vm = si.content.searchIndex.FindByUuid(None, driver.config.MachineId, True, False)
+    assert (vm.parent.name, vm.runtime.host.name, vm.resourcePool.parent.name) == (
+        "team",
+        "DC0_C0_H1",
+        "DC0_C0",
+    )
+    assert driver.state() is State.RUNNING
+    driver.remove()
+    assert driver.state() is State.NOT_FOUND
