@@ -61,21 +61,21 @@ def main(runs: int) -> None:
         drivers = [Driver.from_json(s.load(n).Driver) for n in s.list_names()]
         batched, single, single_calls = [], [], 0
         for _ in range(runs):
-            connection._close_all(connection.sdk_disconnect())
+            connection.close_all()
             start = time.perf_counter()
             Driver.states(drivers)
             batched.append(time.perf_counter() - start)
             proxy.reset()
             start = time.perf_counter()
             for d in drivers:
-                connection._close_all(connection.sdk_disconnect())  # a login per machine
+                connection.close_all()  # a login per machine
                 Driver.states([d])
             single.append(time.perf_counter() - start)
             single_calls = len(proxy.calls)
         b, o = statistics.median(batched), statistics.median(single)
         print(f"  states, batched: {b * 1000:.0f} ms; a login per machine: {o * 1000:.0f} ms")
         print(f"    ({single_calls} SOAP calls; ratio {o / b:.1f}x)")
-        connection._close_all(connection.sdk_disconnect())  # before vcsim stops
+        connection.close_all()  # before vcsim stops
 
 
 if __name__ == "__main__":

@@ -259,32 +259,38 @@ class Driver(BaseDriver[VSphereConfig]):
 
         return inventory.datacenter(si, self.config.Datacenter)
 
-    def _vm(self, si: Any) -> Any:
-        """The machine's VM, checked to be the one this record made (its UUID)."""
+    def _find(self, si: Any) -> Any | None:
+        """The machine's VM (None: it is gone). Found by the UUID the record holds, so a VM
+        that took the machine's name since is never mistaken for it; docker-machine's
+        records have no UUID, and their VM is found by its name in the machine's folder."""
         from machine_driver_vmwarevsphere import inventory
 
         cfg = self.config
         dc = self._datacenter(si)
         if cfg.MachineId:
-            vm = inventory.find_vm(si, dc, cfg.MachineId)
-            if vm is None:
-                raise DriverError(f'the VM of machine "{cfg.MachineName}" no longer exists')
-            return vm
-        # a docker-machine record: no UUID, the VM is found by its name
-        vm = si.content.searchIndex.FindChild(self._folder(si, dc), cfg.MachineName)
+            return inventory.find_vm(si, dc, cfg.MachineId)
+        folder = inventory.vm_folder_of(si, dc, cfg.Folder) or dc.vmFolder
+        return si.content.searchIndex.FindChild(folder, cfg.MachineName)
+
+    def _vm(self, si: Any) -> Any:
+        vm = self._find(si)
         if vm is None:
-            raise DriverError(f'the VM of machine "{cfg.MachineName}" no longer exists')
+            raise DriverError(f'the VM of machine "{self.config.MachineName}" no longer exists')
         return vm
 
-    def _folder(self, si: Any, dc: Any) -> Any:
-        if not self.config.Folder:
-            return dc.vmFolder
-        from machine_driver_vmwarevsphere.inventory import _path
+    def _placement(self, si: Any) -> Any:
+        from machine_driver_vmwarevsphere import inventory
 
-        found = si.content.searchIndex.FindByInventoryPath(
-            f"{_path(si, dc)}/vm/{self.config.Folder}"
+        cfg = self.config
+        return inventory.place(
+            si,
+            cfg.Datacenter,
+            cfg.Folder,
+            cfg.Datastore,
+            cfg.Pool,
+            cfg.HostSystem,
+            self._networks(),
         )
-        return found or dc.vmFolder
 
     # --- create ----------------------------------------------------------------------------
 
@@ -330,15 +336,7 @@ class Driver(BaseDriver[VSphereConfig]):
             si = self._si()
         except DriverError as exc:
             raise PreCreateCheckFailed(exc.message, exc.hint) from None
-        placement = inventory.place(
-            si,
-            cfg.Datacenter,
-            cfg.Folder,
-            cfg.Datastore,
-            cfg.Pool,
-            cfg.HostSystem,
-            self._networks(),
-        )
+        placement = self._placement(si)
         if cfg.CreationType == "template":
             inventory.find_template(si, placement.datacenter, cfg.CloneFrom)
         folder = placement.folder
@@ -369,15 +367,7 @@ class Driver(BaseDriver[VSphereConfig]):
         cfg = self.config
         deadline = request.deadline or time.monotonic() + IP_WAIT
         si = self._si()
-        placement = inventory.place(
-            si,
-            cfg.Datacenter,
-            cfg.Folder,
-            cfg.Datastore,
-            cfg.Pool,
-            cfg.HostSystem,
-            self._networks(),
-        )
+        placement = self._placement(si)
         learned: dict[str, Any] = {
             "SSHKeyPath": str(request.ssh_key_path),
             "EnginePort": request.engine_port,
@@ -514,22 +504,11 @@ class Driver(BaseDriver[VSphereConfig]):
     def remove(self) -> None:
         """Power off and destroy the VM (its disks and folder go with it). A VM of that name
         with another UUID is not ours: it is left alone."""
-        from machine_driver_vmwarevsphere import inventory
         from machine_driver_vmwarevsphere import vm as vms
 
-        cfg = self.config
-        si = self._si()
-        dc = self._datacenter(si)
-        vm = inventory.find_vm(si, dc, cfg.MachineId) if cfg.MachineId else None
-        if vm is None and not cfg.MachineId:
-            vm = si.content.searchIndex.FindChild(self._folder(si, dc), cfg.MachineName)
-        if vm is None:
-            return  # gone already
-        if cfg.MachineId and vm.config.uuid != cfg.MachineId:
-            raise DriverError(
-                f"the VM found for {cfg.MachineName} is not the one this machine made"
-            )
-        vms.destroy(vm)
+        vm = self._find(self._si())
+        if vm is not None:  # gone already is success
+            vms.destroy(vm)
 
     # --- orphans ---------------------------------------------------------------------------
 

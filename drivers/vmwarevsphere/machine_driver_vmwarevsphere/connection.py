@@ -154,7 +154,7 @@ def connect(target: Target, secret: str) -> Any:
         return si
     from machine_driver_vmwarevsphere import sdk
 
-    SmartConnect, Disconnect = sdk.connect().SmartConnect, sdk.connect().Disconnect
+    SmartConnect = sdk.connect().SmartConnect
     from machine_driver_vmwarevsphere import sdk
 
     vim = sdk.vim()
@@ -196,17 +196,15 @@ def connect(target: Target, secret: str) -> Any:
         raise DriverError(f"cannot connect to {where}: {exc}") from None
     _sessions[target] = si
     if len(_sessions) == 1:
-        atexit.register(_close_all, Disconnect)
+        atexit.register(close_all)
     return si
 
 
-def sdk_disconnect() -> Any:
+def close_all() -> None:
+    """Log out of every session this process opened (at exit)."""
     from machine_driver_vmwarevsphere import sdk
 
-    return sdk.connect().Disconnect
-
-
-def _close_all(disconnect: Any) -> None:
+    disconnect = sdk.connect().Disconnect
     for si in list(_sessions.values()):
         with contextlib.suppress(Exception):  # a session that is gone already is fine
             disconnect(si)

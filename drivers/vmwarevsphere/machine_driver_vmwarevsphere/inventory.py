@@ -82,14 +82,11 @@ def place(
     vim = sdk.vim()
 
     dc = datacenter(si, dc_name)
-    vm_folder = dc.vmFolder
-    if folder:
-        found = si.content.searchIndex.FindByInventoryPath(f"{_path(si, dc)}/vm/{folder}")
-        if not isinstance(found, vim.Folder):
-            raise PreCreateCheckFailed(
-                f"folder {folder!r} not found in datacenter {dc.name} (it must exist)"
-            )
-        vm_folder = found
+    vm_folder = vm_folder_of(si, dc, folder)
+    if vm_folder is None:
+        raise PreCreateCheckFailed(
+            f"folder {folder!r} not found in datacenter {dc.name} (it must exist)"
+        )
 
     # the folders' views, not dc.datastore: that list can name datastores that are gone
     stores = _view(si, dc.datastoreFolder, [vim.Datastore])
@@ -140,6 +137,16 @@ def place(
             )
         chosen_networks.append(matching[0])
     return Placement(dc, vm_folder, store, resource_pool, host_system, tuple(chosen_networks))
+
+
+def vm_folder_of(si: Any, dc: Any, folder: str) -> Any | None:
+    """The datacenter's VM folder, or the one named `folder` below it (None: there is none)."""
+    from machine_driver_vmwarevsphere import sdk
+
+    if not folder:
+        return dc.vmFolder
+    found = si.content.searchIndex.FindByInventoryPath(f"{_path(si, dc)}/vm/{folder}")
+    return found if isinstance(found, sdk.vim().Folder) else None
 
 
 def _pool_path(si: Any, pool: Any) -> str:
