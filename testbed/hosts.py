@@ -370,7 +370,7 @@ def busybox_tarball(dest: Path) -> Path:
     root = dest / "busybox-root"
     (root / "bin").mkdir(parents=True, exist_ok=True)
     shutil.copy2(busybox, root / "bin/busybox")
-    for applet in ("sh", "echo", "cat", "sleep", "hostname"):
+    for applet in ("sh", "echo", "cat", "sleep", "hostname", "tar", "ls", "mkdir"):
         link = root / "bin" / applet
         if not link.exists():
             link.symlink_to("busybox")

@@ -37,9 +37,13 @@ BUSYBOX_IMAGE = "machine-test/busybox"  # vcsim's DMI volume helper, and the sim
 def guest(image: str, *args: str) -> str:
     """The --vmwarevsphere-cfgparam that has vcsim run a VM as a container of `image` (this
     kernel has no DMI, so /sys/class is a tmpfs where vcsim's DMI volume can be mounted)."""
+    return _run_container(["--tmpfs", "/sys/class", image, *args])
+
+
+def _run_container(docker_run_args: list[str]) -> str:
     import json
 
-    return "RUN.container=" + json.dumps(["--tmpfs", "/sys/class", image, *args])
+    return "RUN.container=" + json.dumps(docker_run_args)
 
 
 def binary() -> Path:
@@ -238,30 +242,24 @@ def _bridge() -> None:
 
 
 def _busybox(host: str) -> None:
-    """An image with busybox-static as /bin/busybox and its applets: vcsim writes the VM's DMI
-    files with it, and it is the smallest guest a test can run."""
+    """An image with busybox-static and its applets: vcsim writes the VM's DMI files with it
+    (tar), and it is the smallest guest a test can run."""
+    import tempfile
+
+    from testbed.hosts import busybox_tarball
+
     present = subprocess.run(
         ["docker", "-H", host, "image", "inspect", BUSYBOX_IMAGE], capture_output=True
     )
     if present.returncode == 0:
         return
-    import io
-    import tarfile
-
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add("/bin/busybox", arcname="bin/busybox")
-        for applet in ("sh", "tar", "sleep", "cat", "ls", "mkdir"):
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type = tarfile.SYMTYPE
-            link.linkname = "busybox"
-            tar.addfile(link)
-    subprocess.run(
-        ["docker", "-H", host, "import", "-", BUSYBOX_IMAGE],
-        input=buffer.getvalue(),
-        check=True,
-        capture_output=True,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        tar = busybox_tarball(Path(tmp))
+        subprocess.run(
+            ["docker", "-H", host, "import", str(tar), BUSYBOX_IMAGE],
+            check=True,
+            capture_output=True,
+        )
 
 
 # --- a real guest: Debian with systemd, sshd, cloud-init and the engine, as a container ------
@@ -418,7 +416,6 @@ def guest_network(docker_host: str) -> str:
 
 def guest_param(image: str, hostname: str, network: str, ip: str) -> str:
     """The cfgparam for a VM that runs the real guest (systemd, sshd, cloud-init, the engine)."""
-    import json
-
-    args = [*GUEST_ARGS, "--hostname", hostname, "--network", network, "--ip", ip, image]
-    return "RUN.container=" + json.dumps(args)
+    return _run_container(
+        [*GUEST_ARGS, "--hostname", hostname, "--network", network, "--ip", ip, image]
+    )

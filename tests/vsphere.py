@@ -149,11 +149,38 @@ def proxied(vcsim_endpoint: Any, folder: Path) -> Iterator[Proxy]:
         server.server_close()
 
 
+def create_args(ep: Any) -> list[str]:
+    """`machine create` of a vmwarevsphere machine on `ep` (vcsim or a proxy), pinned to its
+    certificate; the password comes from $VSPHERE_PASSWORD."""
+    return [
+        *("create", "-d", "vmwarevsphere", "--vmwarevsphere-vcenter", ep.host),
+        *("--vmwarevsphere-vcenter-port", str(ep.port)),
+        *("--vmwarevsphere-username", ep.user),
+        *("--vmwarevsphere-thumbprint", ep.thumbprint),
+    ]
+
+
+def dm_record(store: Path, name: str, ep: Any, **fields: Any) -> None:
+    """A docker-machine record of a vSphere machine NAME on `ep`, made from the store's
+    dm-vsphere (tests/fixtures/dm-store: docker-machine's fields, its password stored)."""
+    import json
+    import shutil
+
+    folder = store / "machines" / name
+    template = store / "machines" / "dm-vsphere"
+    if folder != template:
+        shutil.copytree(template, folder)
+    record = json.loads((folder / "config.json").read_text())
+    record["Name"] = name
+    values = {"MachineName": name, "Port": ep.port, "Username": ep.user, "Password": ep.password}
+    record["Driver"].update({**values, **fields})
+    (folder / "config.json").write_text(json.dumps(record, indent=4))
+
+
 def machine_records(store: Path, ep: Any, count: int, port: int = 0) -> list[str]:
     """`count` powered-off VMs on vcsim `ep` and a docker-machine store with a vSphere
     machine record for each (tests/fixtures/dm-store's dm-vsphere, pointed at them), reached
     on `port` (a proxy's) or vcsim's own. Their names."""
-    import json
     import shutil
 
     from machine_driver_vmwarevsphere import Driver, VSphereConfig, inventory, sdk
@@ -174,10 +201,9 @@ def machine_records(store: Path, ep: Any, count: int, port: int = 0) -> list[str
     si = owner._si()
     place = inventory.place(si, "", "", "", "", "", ["VM Network"])
     make_dm_store(store, vcenter=ep.host)
-    template = json.loads((store / "machines" / "dm-vsphere" / "config.json").read_text())
-    keep = store / "machines" / "dm-vsphere"
+    template = store / "machines" / "dm-vsphere"
     for other in store.glob("machines/dm-*"):
-        if other != keep:
+        if other != template:
             shutil.rmtree(other)  # other drivers' machines
     names = []
     for n in range(count):
@@ -189,18 +215,7 @@ def machine_records(store: Path, ep: Any, count: int, port: int = 0) -> list[str
             memoryMB=64,
         )
         vm = wait(place.folder.CreateVM_Task(config=spec, pool=place.pool), "CreateVM")
-        folder = store / "machines" / name
-        shutil.copytree(keep, folder)
-        record = json.loads(json.dumps(template))
-        record["Name"] = name
-        record["Driver"].update(
-            MachineName=name,
-            MachineId=vm.config.uuid,
-            Port=port or ep.port,
-            Username=ep.user,
-            Password=ep.password,
-        )
-        (folder / "config.json").write_text(json.dumps(record, indent=4))
+        dm_record(store, name, ep, MachineId=vm.config.uuid, Port=port or ep.port)
         names.append(name)
-    shutil.rmtree(keep)
+    shutil.rmtree(template)
     return names

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ pyVmomi = pytest.importorskip("pyVmomi")
 
 from machine_driver_vmwarevsphere import Driver, VSphereConfig, connection  # noqa: E402
 from testbed.vcsim import BUSYBOX_IMAGE, guest  # noqa: E402
+from tests.machinecli import CLI  # noqa: E402
+from tests.vsphere import create_args, dm_record  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -245,52 +248,17 @@ def test_esx_defaults(tmp_path: Path, docker_host: str) -> None:
 def _dm_store(vcenter: Any, tmp_path: Path, names: list[str]) -> tuple[Path, list[Driver]]:
     """A docker-machine store whose vSphere machines (tests/fixtures/dm-store's dm-vsphere, with
     docker-machine's fields, its password stored, no UUID) have VMs on vcsim."""
-    import shutil
-
     from tests.storefixture import make_dm_store
 
     store = make_dm_store(tmp_path / "dm", vcenter=vcenter.host)
-    fixture = store / "machines" / "dm-vsphere"
     vms = []
     for name in names:
         vm = Driver(_config(vcenter, name, tmp_path))  # the VM docker-machine made
         _create(vm, tmp_path, _ova(tmp_path))
         vms.append(vm)
-        folder = store / "machines" / name
-        if folder != fixture:
-            shutil.copytree(fixture, folder)
-        record = json.loads((folder / "config.json").read_text())
-        record["Name"] = name
-        record["Driver"].update(
-            MachineName=name,
-            Port=vcenter.port,
-            Username=vcenter.user,
-            Password=vcenter.password,
-            Datacenter="DC0",
-            Datastore="LocalDS_0",
-            IPAddress=vm.config.IPAddress,
-        )
-        (folder / "config.json").write_text(json.dumps(record, indent=4))
+        ip = vm.config.IPAddress
+        dm_record(store, name, vcenter, Datacenter="DC0", Datastore="LocalDS_0", IPAddress=ip)
     return store, vms
-
-
-def _cli(store: Path, vcenter: Any) -> Any:
-    import subprocess
-    import sys
-
-    env = {
-        "PATH": os.environ["PATH"],
-        "MACHINE_STORAGE_PATH": str(store),
-        "VSPHERE_THUMBPRINT": vcenter.thumbprint,  # docker-machine's records have none
-    }
-    machine = str(Path(sys.executable).parent / "machine")
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [machine, *args], capture_output=True, text=True, env=env, timeout=120
-        )
-
-    return run
 
 
 def _logins(driver: Driver) -> int:
@@ -310,7 +278,12 @@ def test_a_docker_machine_vsphere_machine_lists_stops_and_goes(
     password used and kept as it was; `ls` of several machines opens one session."""
     names = ["dm-vsphere", "dm-vs2", "dm-vs3"]
     store, vms = _dm_store(vcenter, tmp_path, names)
-    run = _cli(store, vcenter)
+    cli = CLI(store)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        # docker-machine's records hold no pin: the variable gives it
+        return cli(*args, check=False, timeout=120, VSPHERE_THUMBPRINT=vcenter.thumbprint)
+
     config_path = store / "machines" / "dm-vsphere" / "config.json"
 
     before = _logins(vms[0])
@@ -364,33 +337,20 @@ def test_a_failed_create_leaves_nothing_whichever_call_fails(vcenter: Any, tmp_p
     """Through a proxy that fails one vSphere call at a time (each SOAP method a create makes,
     and the disk upload), a create fails with a plain message, and afterwards (`rm -f` when its
     own rollback was what failed) vcsim holds no VM and no file of the machine."""
-    import subprocess
-    import sys
-
     from tests import vsphere as proxying
 
     ova = _ova(tmp_path).disk
-    machine = str(Path(sys.executable).parent / "machine")
     with proxying.proxied(vcenter, tmp_path / "proxy") as proxy:
         ep = proxy.endpoint
         store = tmp_path / "store"
-        env = {
-            "PATH": os.environ["PATH"],
-            "MACHINE_STORAGE_PATH": str(store),
-            "VSPHERE_PASSWORD": ep.password,
-        }
+        cli = CLI(store)
 
         def run(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [machine, *args], capture_output=True, text=True, env=env, timeout=300
-            )
+            return cli(*args, check=False, timeout=300, VSPHERE_PASSWORD=ep.password)
 
         def create(name: str) -> subprocess.CompletedProcess[str]:
             return run(
-                *("create", "-d", "vmwarevsphere", "--vmwarevsphere-vcenter", ep.host),
-                *("--vmwarevsphere-vcenter-port", str(ep.port)),
-                *("--vmwarevsphere-username", ep.user),
-                *("--vmwarevsphere-thumbprint", ep.thumbprint),
+                *create_args(ep),
                 *("--vmwarevsphere-boot2docker-url", str(ova)),
                 *("--vmwarevsphere-cfgparam", guest(BUSYBOX_IMAGE, "sleep", "3600")),
                 *("--wait-timeout", "5"),  # busybox has no sshd: provisioning fails there
@@ -435,27 +395,13 @@ def test_a_failed_create_leaves_nothing_whichever_call_fails(vcenter: Any, tmp_p
 def test_ls_of_fifty_machines_is_one_property_collection(vcenter: Any, tmp_path: Path) -> None:
     """50 vSphere machines of one vCenter: `ls` logs in once and asks for every VM's power
     state in one RetrievePropertiesEx (docker-machine logged in and out per machine)."""
-    import subprocess
-    import sys
-
     from tests import vsphere as proxying
 
     with proxying.proxied(vcenter, tmp_path / "proxy") as proxy:
         store = tmp_path / "dm"
         proxying.machine_records(store, vcenter, 50, port=proxy.endpoint.port)
-        env = {
-            "PATH": os.environ["PATH"],
-            "MACHINE_STORAGE_PATH": str(store),
-            "VSPHERE_THUMBPRINT": proxy.endpoint.thumbprint,
-        }
         proxy.reset()
-        listed = subprocess.run(
-            [str(Path(sys.executable).parent / "machine"), "ls"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+        listed = CLI(store)("ls", check=False, VSPHERE_THUMBPRINT=proxy.endpoint.thumbprint)
     assert listed.returncode == 0, listed.stderr
     rows = [line.split() for line in listed.stdout.splitlines()[1:]]
     assert len(rows) == 50 and all(r[2:4] == ["vmwarevsphere", "Stopped"] for r in rows), rows
@@ -468,73 +414,51 @@ def test_ls_of_fifty_machines_is_one_property_collection(vcenter: Any, tmp_path:
 def test_a_killed_create_is_removed_by_rm(vcenter: Any, tmp_path: Path) -> None:
     """SIGKILL right after the disk upload: the VM exists, the record knows nothing of it
     (create never returned), the journal does; `rm` adopts it and destroys it."""
-    import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    store = tmp_path / "store"
-    env = {
-        "PATH": os.environ["PATH"],
-        "MACHINE_STORAGE_PATH": str(store),
-        "VSPHERE_PASSWORD": vcenter.password,
-        "PYTHONPATH": str(root),
-    }
+    cli = CLI(tmp_path / "store")
+    env = cli.env(VSPHERE_PASSWORD=vcenter.password)
     killed = subprocess.run(
         [
-            *(sys.executable, "-m", "tests.killpoint", "create", "-d", "vmwarevsphere"),
-            *("--vmwarevsphere-vcenter", vcenter.host),
-            *("--vmwarevsphere-vcenter-port", str(vcenter.port)),
-            *("--vmwarevsphere-username", vcenter.user),
-            *("--vmwarevsphere-thumbprint", vcenter.thumbprint),
+            *(sys.executable, "-m", "tests.killpoint", *create_args(vcenter)),
             *("--vmwarevsphere-boot2docker-url", str(_ova(tmp_path).disk)),
             "kill1",
         ],
         capture_output=True,
         text=True,
-        env={**env, "MACHINE_TEST_KILL_AT": "machine_driver_vmwarevsphere.importer:_upload:after"},
+        env={
+            **env,
+            "PYTHONPATH": str(root),
+            "MACHINE_TEST_KILL_AT": "machine_driver_vmwarevsphere.importer:_upload:after",
+        },
         timeout=300,
     )
     assert killed.returncode == -9, killed.stderr
     assert vcenter.files_of("kill1")  # the VM was made
-    record = json.loads((store / "machines/kill1/config.json").read_text())
+    record = json.loads((cli.store / "machines/kill1/config.json").read_text())
     assert not record["Driver"]["MachineId"]  # learned, never returned
 
-    machine = str(Path(sys.executable).parent / "machine")
-    listed = subprocess.run([machine, "ls"], capture_output=True, text=True, env=env)
+    listed = cli("ls", VSPHERE_PASSWORD=vcenter.password)
     assert "rm -y kill1" in listed.stdout, listed.stdout
-    removed = subprocess.run(
-        [machine, "rm", "-y", "kill1"], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert removed.returncode == 0, removed.stderr
+    cli("rm", "-y", "kill1", VSPHERE_PASSWORD=vcenter.password)  # checks it exits 0
     assert vcenter.files_of("kill1") == []
-    assert not (store / "machines/kill1").exists()
+    assert not (cli.store / "machines/kill1").exists()
 
 
 def test_a_vmdk_is_converted_once_to_an_ova_and_imported(vcenter: Any, tmp_path: Path) -> None:
     """Any VMDK (a URL or a file) boots too: the core wraps it in an OVA once, and caches it."""
-    import subprocess
-    import sys
-
     vmdk = _ova(tmp_path).disk.with_suffix(".vmdk")  # the stream VMDK _ova made beside it
-    store = tmp_path / "store"
-    env = {
-        "PATH": os.environ["PATH"],
-        "MACHINE_STORAGE_PATH": str(store),
-        "VSPHERE_PASSWORD": vcenter.password,
-    }
+    cli = CLI(tmp_path / "store")
     argv = [
-        *(str(Path(sys.executable).parent / "machine"), "create", "-d", "vmwarevsphere"),
-        *("--vmwarevsphere-vcenter", vcenter.host),
-        *("--vmwarevsphere-vcenter-port", str(vcenter.port)),
-        *("--vmwarevsphere-username", vcenter.user),
-        *("--vmwarevsphere-thumbprint", vcenter.thumbprint),
+        *create_args(vcenter),
         *("--vmwarevsphere-boot2docker-url", str(vmdk)),
         *("--vmwarevsphere-cfgparam", guest(BUSYBOX_IMAGE, "sleep", "3600")),
         *("--wait-timeout", "5"),  # busybox has no sshd: the create stops there
     ]
-    first = subprocess.run([*argv, "vm1"], capture_output=True, text=True, env=env, timeout=300)
+    first = cli(*argv, "vm1", check=False, timeout=300, VSPHERE_PASSWORD=vcenter.password)
     assert "Converting" in first.stderr and "Waiting for SSH" in first.stderr, first.stderr
-    again = subprocess.run([*argv, "vm2"], capture_output=True, text=True, env=env, timeout=300)
+    again = cli(*argv, "vm2", check=False, timeout=300, VSPHERE_PASSWORD=vcenter.password)
     assert "Converting" not in again.stderr and "Waiting for SSH" in again.stderr, again.stderr
     assert vcenter.files_of("vm1") == vcenter.files_of("vm2") == []  # both rolled back
 

@@ -22,7 +22,8 @@ import pytest
 
 from testbed import images as test_images
 from testbed import vcsim
-from tests.machinecli import MACHINE
+from tests.machinecli import CLI
+from tests.vsphere import create_args
 
 
 @pytest.fixture(scope="module")
@@ -42,61 +43,34 @@ def vsphere(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             yield {"ep": ep, "image": image, "network": network, "docker": host}
 
 
-class CLI:
+class VSphereCLI(CLI):
+    """The CLI with the password a user gives on each command (never in the store), and the
+    tests' machine-os cache."""
+
     def __init__(self, store: Path, ep: Any) -> None:
-        self.store = store
+        super().__init__(store)
         store.mkdir(mode=0o700)
         (store / "cache").symlink_to(test_images.IMAGE_CACHE)
         self.ep = ep
 
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "VSPHERE_"))}
-        env.update(
-            MACHINE_STORAGE_PATH=str(self.store),
-            SHELL="/bin/bash",
-            PATH=f"{Path(MACHINE).parent}:{os.environ['PATH']}",
-            VSPHERE_PASSWORD=self.ep.password,  # never in the store: given on each command
-        )
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in super().env(**extra).items() if not k.startswith("VSPHERE_")}
+        env["VSPHERE_PASSWORD"] = self.ep.password
         return env
 
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [MACHINE, *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=900,
-            stdin=subprocess.DEVNULL,
-        )
-        if check:
-            assert result.returncode == 0, (args, result.stdout, result.stderr)
-        return result
-
-    def bash(self, script: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-
     def create(self, name: str, ip: str, guest: str, network: str, *extra: str) -> Any:
-        ep = self.ep
         return self(
-            *("create", "-d", "vmwarevsphere", "--vmwarevsphere-vcenter", ep.host),
-            *("--vmwarevsphere-vcenter-port", str(ep.port)),
-            *("--vmwarevsphere-username", ep.user),
-            *("--vmwarevsphere-thumbprint", ep.thumbprint),
+            *create_args(self.ep),
             *("--vmwarevsphere-cfgparam", vcsim.guest_param(guest, name, network, ip)),
             *("--wait-timeout", "600"),
             *extra,
             name,
+            timeout=900,
         )
 
 
 def test_vsphere_machine_lifecycle(vsphere: dict[str, Any], tmp_path: Path, busybox: Path) -> None:
-    cli = CLI(tmp_path / "store", vsphere["ep"])
+    cli = VSphereCLI(tmp_path / "store", vsphere["ep"])
     own = tmp_path / "user-data.yaml"  # the user's own cloud-init, merged with the seed
     own.write_text("#cloud-config\nwrite_files:\n- {path: /etc/from-the-user, content: hello}\n")
     created = cli.create(
