@@ -259,15 +259,16 @@ class Driver(BaseDriver[KVMConfig]):
         are named after DomainName, and the pinned lease is "MAC IP"."""
         cfg = self.config
         learned: dict[str, Any] = {}
-        for kind, ident in resources:
-            if cfg.DomainName or "DomainName" in learned:
-                pass
-            elif kind == "domain":
-                learned["DomainName"] = ident
-            elif kind == "volume":
-                learned["DomainName"] = ident.removesuffix("-seed.iso").removesuffix(".qcow2")
-            if kind == "lease" and not (cfg.MAC and cfg.IPAddress):
-                learned["MAC"], _, learned["IPAddress"] = ident.partition(" ")
+        domains = [
+            ident.removesuffix("-seed.iso").removesuffix(".qcow2")
+            for kind, ident in resources
+            if kind in ("domain", "volume")
+        ]
+        if domains and not cfg.DomainName:
+            learned["DomainName"] = domains[0]
+        leases = [ident for kind, ident in resources if kind == "lease"]
+        if leases and not (cfg.MAC and cfg.IPAddress):
+            learned["MAC"], _, learned["IPAddress"] = leases[-1].partition(" ")
         return learned
 
     # --- the machine ------------------------------------------------------------------------
