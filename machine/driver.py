@@ -64,15 +64,28 @@ class FlagSpec:
     env: str = ""
     help: str = ""
     secret: bool = False  # a password: used, never written to the store
+    negates: bool = False  # a bool flag that sets its field to False (--x-no-dns-proxy)
 
 
-def flag(name: str, *, default: Any, env: str = "", help: str = "", secret: bool = False) -> Any:
+def flag(
+    name: str,
+    *,
+    default: Any,
+    env: str = "",
+    help: str = "",
+    secret: bool = False,
+    negates: bool = False,
+) -> Any:
     """A config field that is also a create flag. Lists take `default=()` (a tuple).
 
     A `secret` field (a password) is never written to the store: the driver gets it from the
     flag, its environment variable or a file the user names, on every command that needs it.
-    A record that already holds one (docker-machine stored passwords) keeps it as it was."""
-    return field(default=default, metadata={"flag": FlagSpec(name, env, help, secret)})
+    A record that already holds one (docker-machine stored passwords) keeps it as it was.
+
+    A `negates` flag is a bool flag whose field holds the opposite (docker-machine stores
+    `DNSProxy: true` for a create without `--virtualbox-no-dns-proxy`); its default is True."""
+    spec = FlagSpec(name, env, help, secret, negates)
+    return field(default=default, metadata={"flag": spec})
 
 
 def flag_spec(f: dataclasses.Field[Any]) -> FlagSpec | None:

@@ -75,5 +75,7 @@ def values(config_class: type[BaseConfig], params: dict[str, Any]) -> dict[str, 
         key = _dest(spec)
         if key in params:
             value = params[key]
+            if spec.negates:
+                value = not value
             out[f.name] = tuple(value) if isinstance(value, list | tuple) else value
     return out

@@ -28,6 +28,10 @@ from machine.store.files import PRIVATE_FILE, write_atomic
 from machine.wait import attempts
 
 log = logging.getLogger("machine.remote.ssh")
+# paramiko logs a traceback when a port forward (VirtualBox's NAT, QEMU's user networking)
+# accepts a connection before the guest's sshd listens, which waiting for SSH expects. With
+# no handler of its own, Python would print it to stderr; -D (debug) still shows it.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 CONNECT_TIMEOUT = 10.0  # one TCP connect + SSH handshake attempt
 COMMAND_TIMEOUT = 900.0  # an engine install from packages can take minutes on a slow mirror
