@@ -22,6 +22,9 @@ properties are stored, never filled by a guest), USB, other network modes than n
 VirtualBox 6.1.28+'s host-only address rule (192.168.56.0/21 unless /etc/vbox/networks.conf
 allows more) is applied, with the rules read from $VBOXSIM_NETWORKS_CONF when set.
 
+Faults: VBOXSIM_FAIL=SUBCOMMAND makes that subcommand fail as VirtualBox fails (a tests'
+tool, for what a failed create leaves).
+
 Races: every command that changes the registry takes its lock without waiting; a second
 command changing it at the same moment fails and is written to `races.log` (VirtualBox's own
 registry does not survive such interleaving well), so tests can check a driver serialises.
@@ -134,11 +137,6 @@ def changing(command: str) -> Iterator[dict[str, Any]]:
         save(registry)
     finally:
         lock.close()
-
-
-def races() -> list[str]:
-    path = home() / "races.log"
-    return path.read_text().splitlines() if path.exists() else []
 
 
 # --- VMs ------------------------------------------------------------------------------------
@@ -1185,6 +1183,9 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] in (["-q"], ["--nologo"]):
         argv = argv[1:]
+    if argv and argv[0] == os.environ.get("VBOXSIM_FAIL"):  # the tests' fault injection
+        sys.stderr.write(f"VBoxManage: error: {argv[0]} failed (injected by VBOXSIM_FAIL)\n")
+        return 1
     if not argv or argv[0] not in COMMANDS:
         sys.stderr.write(
             f"VBoxManage: error: Unknown command '{argv[0] if argv else ''}' (not simulated)\n"
