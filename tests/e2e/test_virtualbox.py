@@ -67,13 +67,13 @@ class VBox:
         env.update(extra)
         return env
 
-    def run(self, argv: list[str], timeout: float = 900, **extra: str) -> Any:
+    def run(self, argv: list[str], **extra: str) -> Any:
         return subprocess.run(
             ["ip", "netns", "exec", NETNS, *argv],
             env=self.env(**extra),
             capture_output=True,
             text=True,
-            timeout=timeout,
+            timeout=900,
             stdin=subprocess.DEVNULL,
         )
 
@@ -102,7 +102,7 @@ class VBox:
         )
 
     def bash(self, script: str) -> Any:
-        return self.run(["bash", "-euo", "pipefail", "-c", script], timeout=600)
+        return self.run(["bash", "-euo", "pipefail", "-c", script])
 
     def vboxmanage(self, *args: str) -> str:
         result = self.run([str(self.bin / "VBoxManage"), *args])
