@@ -12,6 +12,7 @@ simulator recorded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -42,10 +43,8 @@ def _remove_netns() -> None:
     if NETNS not in _netns("list").stdout.split():
         return
     for pid in _netns("pids", NETNS, check=False).stdout.split():
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), 9)
-        except (ProcessLookupError, ValueError):
-            pass
     _netns("delete", NETNS)
 
 
