@@ -31,6 +31,7 @@ from tests.machinecli import MACHINE
 
 NETNS = "mvbox"
 ROOT = Path(__file__).resolve().parents[2]
+DM_STORE = ROOT / "tests/fixtures/dm-store"
 CREATE = ["create", "-d", "virtualbox", "--virtualbox-no-vtx-check", "--wait-timeout", "600"]
 
 
@@ -254,6 +255,10 @@ def test_two_machines_in_parallel_then_their_lifecycle(vbox: VBox, busybox: Path
     again = vbox.bash('eval "$(machine env mtvb1)"; docker info --format "{{.Name}}"')
     assert again.stdout.strip() == "mtvb1", again.stderr
 
+    # mtvb2's record becomes one docker-machine wrote (its fields only: the VM is found by
+    # its name, the network through the VM); the rest of its life goes through that record
+    _as_docker_machine_wrote_it(vbox.store / "machines/mtvb2/config.json")
+    assert "mtvb2" in vbox("ls", "-q", "--filter", "state=Running").stdout.split()
     vbox("restart", "mtvb2")
     assert vbox("status", "mtvb2").stdout.strip() == "Running"
     assert vbox("ip", "mtvb2").stdout.strip() == ips["mtvb2"]
@@ -268,6 +273,15 @@ def test_two_machines_in_parallel_then_their_lifecycle(vbox: VBox, busybox: Path
     _empty(vbox)
     assert vboxsim_races(vbox) == []
     assert not list((vbox.store / "machines").glob("*"))
+
+
+def _as_docker_machine_wrote_it(config: Path) -> None:
+    fixture = json.loads((DM_STORE / "machines/dm-vbox/config.json").read_text())["Driver"]
+    data = json.loads(config.read_text())
+    ours = data["Driver"]
+    data["Driver"] = {key: ours.get(key, value) for key, value in fixture.items()}
+    assert "UUID" not in data["Driver"] and "HostOnlyMAC" not in data["Driver"]
+    config.write_text(json.dumps(data, indent=4))
 
 
 def vboxsim_races(box: VBox) -> list[str]:

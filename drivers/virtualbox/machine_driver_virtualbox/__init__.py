@@ -367,6 +367,8 @@ class Driver(BaseDriver[VirtualBoxConfig]):
         for kind, ident in resources:
             if kind == "vm" and not cfg.UUID:
                 learned["UUID"] = ident
+            elif kind == "hostonlyif" and not cfg.HostOnlyInterface:
+                learned.setdefault("HostOnlyInterface", ident)
             elif kind == "reservation" and not cfg.HostOnlyMAC:
                 network, mac, ip = ident.split(" ")
                 learned.update(
@@ -504,11 +506,15 @@ class Driver(BaseDriver[VirtualBoxConfig]):
 
         cfg = self.config
         vbm = VBoxManage()
+        interface = cfg.HostOnlyInterface
         if cfg.UUID or not cfg.HostOnlyMAC:  # a VM to look for (by UUID, or by its name)
             try:
-                state = self._info(vbm).get("VMState", "")
+                info = self._info(vbm)
             except DriverError:
-                state = ""  # already gone
+                info = {}  # already gone
+            state = info.get("VMState", "")
+            # docker-machine's records do not name the network: the VM does
+            interface = interface or info.get("hostonlyadapter2", "")
             if state in ("running", "paused", "stuck", "stopping"):
                 vbm("controlvm", self.vm, "poweroff")
             if state:
@@ -523,12 +529,13 @@ class Driver(BaseDriver[VirtualBoxConfig]):
                 vbm("closemedium", "disk", str(disk), "--delete")
             except VBoxError:
                 disk.unlink(missing_ok=True)
-        if cfg.HostOnlyMAC and cfg.HostOnlyNetwork:
-            with vbm.held():
-                hostonly.unreserve(vbm, cfg.HostOnlyNetwork, cfg.HostOnlyMAC)
-                hostonly.release_if_unused(
-                    vbm, cfg.HostOnlyInterface, cfg.HostOnlyNetwork, self._store()
-                )
+        if not interface:
+            return
+        network = cfg.HostOnlyNetwork or f"HostInterfaceNetworking-{interface}"
+        with vbm.held():
+            if cfg.HostOnlyMAC:
+                hostonly.unreserve(vbm, network, cfg.HostOnlyMAC)
+            hostonly.release_if_unused(vbm, interface, network, self._store())
 
 
 def _check_flags(cfg: VirtualBoxConfig) -> None:
