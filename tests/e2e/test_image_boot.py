@@ -37,7 +37,7 @@ from tests.machinecli import CLI
 
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
-BOOT_DEADLINE = 900.0  # six guests share two cores under emulation: give each room
+BOOT_DEADLINE = 900.0  # five guests share two cores under emulation: give each room
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
@@ -53,7 +53,8 @@ class Case:
 CASES = {
     "qcow2-bios": Case("qcow2", "bios", "virtio", "virtio", "virtio-net-pci"),
     "qcow2-uefi": Case("qcow2", "uefi", "virtio", "sata-cd", "virtio-net-pci"),
-    "vdi-bios": Case("vdi", "bios", "sata", "ide-cd", "e1000"),
+    # vdi by BIOS (SATA disk and DVD, e1000) is what the virtualbox driver's tests boot, through
+    # the VBoxManage simulator: tests/e2e/test_virtualbox.py
     "vdi-uefi": Case("vdi", "uefi", "sata", "sata-cd", "e1000"),
     "vmdk-bios": Case("vmdk", "bios", "pvscsi", "ide-cd", "vmxnet3"),
     # VMware's EFI VMs boot from NVMe or SATA (OVMF has no PVSCSI driver)
