@@ -1110,6 +1110,8 @@ def cmd_controlvm(argv: list[str]) -> str:
     ref, action = argv[0], argv[1]
     if action not in ("acpipowerbutton", "poweroff", "pause", "resume"):
         raise Refused(f"controlvm {action} is not simulated")
+    if len(argv) > 2:
+        raise Failure(f"VBoxManage: error: Too many parameters for controlvm {action}")
     with changing(f"controlvm {action}") as registry:
         vm = find_vm(registry, ref)
         if vm["state"] not in ("running", "paused"):

@@ -248,6 +248,11 @@ def test_two_machines_in_parallel_then_their_lifecycle(vbox: VBox, busybox: Path
     # SSH goes through the NAT forward on 127.0.0.1; the engine is on the host-only address
     assert vbox("inspect", "-f", "{{.Driver.SSHPort}}", "mtvb1").stdout.strip() != "22"
 
+    vbox.vboxmanage("controlvm", "mtvb1", "pause")  # as a user might in VirtualBox
+    assert vbox("status", "mtvb1").stdout.strip() == "Paused"
+    vbox("start", "mtvb1")  # resumes it
+    assert vbox("status", "mtvb1").stdout.strip() == "Running"
+
     assert 'Machine "mtvb1" was stopped.' in vbox("stop", "mtvb1").stderr
     assert vbox("status", "mtvb1").stdout.strip() == "Stopped"
     vbox("start", "mtvb1")

@@ -441,7 +441,7 @@ class Driver(BaseDriver[VirtualBoxConfig]):
         if state == "running":
             return {}
         if state == "paused":
-            vbm("controlvm", self.vm, "resume", "--type", cfg.UIType)
+            vbm("controlvm", self.vm, "resume")
             return {}
         learned: dict[str, Any] = {}
         if cfg.HostOnlyMAC and cfg.IPAddress:
@@ -479,8 +479,11 @@ class Driver(BaseDriver[VirtualBoxConfig]):
         from machine_driver_virtualbox.vbm import VBoxManage
 
         vbm = VBoxManage()
-        if self._info(vbm).get("VMState") not in ("running", "paused"):
+        state = self._info(vbm).get("VMState")
+        if state not in ("running", "paused"):
             return
+        if state == "paused":  # a paused guest cannot hear the ACPI button
+            vbm("controlvm", self.vm, "resume")
         vbm("controlvm", self.vm, "acpipowerbutton")
         for _ in attempts(time.monotonic() + STOP_WAIT, first=1.0, factor=1.0):
             if self._info(vbm).get("VMState") not in ("running", "paused", "stopping"):
