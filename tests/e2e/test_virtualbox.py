@@ -187,13 +187,33 @@ def test_refusals_before_anything_is_made(vbox: VBox) -> None:
 
 def test_a_failed_create_leaves_nothing(vbox: VBox) -> None:
     """startvm fails after the disk, the VM, the network and the reservation were made: the
-    rollback removes all of it, the network included (this store made it)."""
-    failed = vbox(*CREATE, "mtfail", check=False, VBOXSIM_FAIL="startvm")
+    rollback removes all of it, the network included (this store made it). The disk came from
+    another VM (--virtualbox-import-boot2docker-vm), which is left as it was."""
+    source_disk = vbox.work / "b2d.vdi"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "vdi", str(source_disk), "64M"], check=True)
+    vbox.vboxmanage("createvm", "--name", "b2d", "--basefolder", str(vbox.work), "--register")
+    vbox.vboxmanage("storagectl", "b2d", "--name", "SATA", "--add", "sata")
+    vbox.vboxmanage(
+        *("storageattach", "b2d", "--storagectl", "SATA", "--port", "0", "--device", "0"),
+        *("--type", "hdd", "--medium", str(source_disk)),
+    )
+    failed = vbox(
+        *CREATE,
+        *("--virtualbox-import-boot2docker-vm", "b2d", "mtfail"),
+        check=False,
+        VBOXSIM_FAIL="startvm",
+    )
     assert failed.returncode == 1, failed.stderr
     assert "startvm failed" in failed.stderr
     made = [call[0] for call in vbox.calls()]
     assert {"clonemedium", "createvm", "hostonlyif", "dhcpserver"} <= set(made)
-    _empty(vbox)
+    [clone] = [call for call in vbox.calls() if call[0] == "clonemedium"]
+    assert clone[2] == str(source_disk)
+    registry = vbox.registry()
+    assert [vm["name"] for vm in registry.pop("vms").values()] == ["b2d"]
+    assert list(registry.pop("media")) == [str(source_disk)]
+    assert not registry["hostonlyifs"] and not registry["dhcpservers"]
+    assert not [link for link in vbox.links() if link.startswith(("vboxnet", "vbt"))]
     assert not (vbox.store / "machines/mtfail").exists()
 
 
