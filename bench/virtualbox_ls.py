@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import MACHINE
 from testbed import vboxsim
 
+ROOT = Path(__file__).resolve().parent.parent
 COUNT = 50
 FIXTURE = ROOT / "tests/fixtures/dm-store/machines/dm-vbox/config.json"
 
