@@ -22,3 +22,16 @@ def median_seconds(argv: list[str], env: dict[str, str], runs: int = 10) -> floa
 
 def verdict(value: float, goal: float) -> str:
     return "ok" if value <= goal else f"OVER BUDGET (goal {goal * 1000:.0f} ms)"
+
+
+def private_docker_config() -> None:
+    """Machines a benchmark creates get their docker contexts in a folder of their own, removed
+    at exit: never in the user's ~/.docker."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="machine-bench-docker-")
+    os.environ["DOCKER_CONFIG"] = folder
+    atexit.register(shutil.rmtree, folder, True)

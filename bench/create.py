@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import private_docker_config
 from machine import ops
 from machine.progress import Progress
 from machine.registry import Registry
@@ -32,6 +33,7 @@ PROVISION_PHASES = (
 
 
 def main(runs: int) -> None:
+    private_docker_config()
     host = TestHost(name="mt-bench", index=249)
     with tempfile.TemporaryDirectory() as tmp:
         private, public = certs.ssh_keypair()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import private_docker_config
 from machine import ops
 from machine.images import osimage
 from machine.images.cache import Cache, Digest
@@ -31,6 +32,7 @@ IMAGE_CACHE = CACHE / "kvm-cache"
 
 
 def main(runs: int) -> None:
+    private_docker_config()
     cache = Cache(IMAGE_CACHE)
     manifest = cache.manifest(osimage.NAME)
     if manifest is None or manifest.get("recipe") != osimage.recipe_digest():

@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import private_docker_config
 from machine import ops
 from machine.progress import Progress
 from machine.registry import Registry
@@ -29,6 +30,7 @@ from testbed import vcsim
 
 
 def main(runs: int) -> None:
+    private_docker_config()
     test_images.built()  # machine-os, imported as an OVA (converted once, cached)
     phases: dict[str, list[float]] = defaultdict(list)
     starts: list[float] = []

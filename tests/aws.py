@@ -76,7 +76,11 @@ class EC2:
 
     def env(self) -> dict[str, str]:
         """What the CLI needs to find this EC2 (and only it)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DOCKER_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AWS_", "DOCKER_")) or k == "DOCKER_CONFIG"
+        }
         env.update(CREDENTIALS)
         env["AWS_ENDPOINT_URL_EC2"] = self.url
         env["AWS_ENDPOINT_URL_SSM"] = self.url

@@ -16,7 +16,11 @@ class CLI:
     store: Path
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("DOCKER_") or k == "DOCKER_CONFIG"
+        }
         env["MACHINE_STORAGE_PATH"] = str(self.store)
         env.update(extra)
         return env

@@ -275,3 +275,30 @@ def upgrade_cmd(
 ) -> None:
     """Upgrade a machine's Docker engine."""
     _lifecycle(ctx, names, "upgrade")
+
+
+def use_cmd(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(metavar="[NAME]")] = None,
+    unset: Annotated[
+        bool, typer.Option("--unset", "-u", help="Go back to the docker CLI's default context")
+    ] = False,
+) -> None:
+    """Switch the docker CLI to a machine's docker context.
+
+    `docker` then talks to the machine with no variables set; -u goes back to the docker CLI's
+    default context."""
+    from machine import ops
+
+    names = names or []
+    if unset:
+        if names:
+            raise errors.UsageError("Error: Expected no machine name when the -u flag is present")
+        ops.use_context(context_of(ctx, quiet=True), None)
+        print('Current context is now "default"', file=sys.stderr)
+        return
+    from machine.cli.common import one_name
+
+    name = one_name(ctx, names)
+    ops.use_context(context_of(ctx, quiet=True), name)
+    print(f'Current context is now "{name}"', file=sys.stderr)

@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
     app.command("kill")(changing.kill_cmd)
     app.command("upgrade")(changing.upgrade_cmd)
     app.command("active")(reading.active_cmd)
+    app.command("use")(changing.use_cmd)
     app.command("scp")(remote.scp_cmd)
     app.command("mount")(remote.mount_cmd)
     app.command("orphans")(orphans.orphans_cmd)

@@ -40,6 +40,14 @@ def env_cmd(
     swarm: Annotated[
         bool, typer.Option("--swarm", help="Display the Swarm config instead of the Docker daemon")
     ] = False,
+    context: Annotated[
+        bool,
+        typer.Option(
+            "--context",
+            help="Set DOCKER_CONTEXT to the machine's docker context instead of DOCKER_HOST "
+            "and the TLS variables",
+        ),
+    ] = False,
 ) -> None:
     """Display the commands to set up the environment for the Docker client."""
     from machine.render import env as envmod
@@ -57,6 +65,8 @@ def env_cmd(
         shell = detected or "sh"
     argv = [globals_of(ctx).prog, *sys.argv[1:]]
     var_names = ["DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_MACHINE_NAME"]
+    if context:
+        var_names.append("DOCKER_CONTEXT")
     if unset:
         if names:
             raise errors.UsageError("Error: Expected no machine name when the -u flag is present")
@@ -71,6 +81,13 @@ def env_cmd(
     name = one_name(ctx, names)
     store = store_of(ctx)
     url, ip, _ours = _url_for_env(ctx, store, name, "Error checking TLS connection: ")
+    if context:
+        from machine import ops
+
+        ops.ensure_context(context_of(ctx, quiet=True), name)
+        unset_names = [n for n in var_names if n != "DOCKER_CONTEXT"]
+        sys.stdout.write(envmod.render_switch(shell, unset_names, [("DOCKER_CONTEXT", name)], argv))
+        return
     variables = [
         ("DOCKER_TLS_VERIFY", "1"),
         ("DOCKER_HOST", url),

@@ -26,10 +26,12 @@ from machine.ops.lifecycle import (
 )
 from machine.ops.provisioning import (
     engine_config,
+    ensure_context,
     provision_machine,
     regenerate_certs,
     regenerate_client_certs,
     server_cert_hosts,
+    use_context,
 )
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "create",
     "driver_for",
     "engine_config",
+    "ensure_context",
     "kill",
     "load",
     "provision_machine",
@@ -56,4 +59,5 @@ __all__ = [
     "stop",
     "tls_files",
     "upgrade",
+    "use_context",
 ]

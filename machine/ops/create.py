@@ -30,6 +30,7 @@ from machine.ops.provisioning import (
     provision,
     restore_saved_host,
     saved_on_host,
+    update_context,
 )
 from machine.store import paths
 from machine.store.filestore import Store, validate_name
@@ -116,6 +117,8 @@ def create(ctx: Context, opts: CreateOptions) -> HostRecord:
             progress.finish()
             raise _rollback(ctx, opts, driver, journal, exc) from exc
         journal.finish(READY)
+        if driver.features.provisions_engine:
+            update_context(ctx, record, driver)
     return record
 
 

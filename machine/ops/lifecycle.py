@@ -193,6 +193,12 @@ def remove(ctx: Context, name: str, force: bool = False) -> None:
             if not force:
                 raise
         store.remove(name)
+    from machine.docker import contexts
+
+    try:
+        contexts.remove(name, store.root)
+    except OSError as exc:
+        ctx.progress.note(f'The docker context "{name}" could not be removed: {exc}')
 
 
 def _put_host_back(ctx: Context, record: HostRecord, driver: Driver, force: bool) -> None:

@@ -175,7 +175,61 @@ def provision(
 
             discard_backup(conn)
             (mdir / paths.HOST_SAVED).unlink(missing_ok=True)
+    if journal is None:  # a create writes the context once it has finished
+        update_context(ctx, record, driver)
     return outcome
+
+
+def update_context(ctx: Context, record: HostRecord, driver: Driver) -> None:
+    """The machine's docker context follows its engine URL and TLS files. A failure is a
+    note: the machine itself is fine, and `machine use` writes the context again."""
+    from machine.docker import contexts
+
+    name = record.Name
+    try:
+        written = contexts.write(name, driver.url(), ctx.store.machine_dir(name), ctx.store.root)
+    except (OSError, MachineError) as exc:
+        ctx.progress.note(f'The docker context "{name}" could not be written: {exc}')
+        return
+    if not written:
+        ctx.progress.note(
+            f'A docker context named "{name}" exists and was not made for this machine: '
+            "it was left as it is."
+        )
+
+
+def ensure_context(ctx: Context, name: str) -> None:
+    """Machine `name`'s docker context, written when it is missing or stale (machines made
+    before contexts, or by docker-machine); refused when a context of that name is not ours."""
+    from machine.docker import contexts
+
+    _record, driver = load(ctx, name)
+    if not driver.features.provisions_engine:
+        raise MachineError(
+            f'Machine "{name}" is a record of an engine elsewhere ({driver.name} driver): it '
+            "has no docker context of its own"
+        )
+    try:
+        written = contexts.write(name, driver.url(), ctx.store.machine_dir(name), ctx.store.root)
+    except OSError as exc:
+        raise MachineError(f'The docker context "{name}" could not be written: {exc}') from None
+    if not written:
+        raise MachineError(
+            f'A docker context named "{name}" exists and was not made for this machine',
+            hint=f"Remove or rename it (docker context rm {name}), or use `env` without --context.",
+        )
+
+
+def use_context(ctx: Context, name: str | None) -> None:
+    """Make machine `name`'s context the docker CLI's current one (None: the default)."""
+    from machine.docker import contexts
+
+    if name is not None:
+        ensure_context(ctx, name)
+    try:
+        contexts.use(name)
+    except OSError as exc:
+        raise MachineError(f"The docker CLI's config could not be written: {exc}") from None
 
 
 def saved_on_host(machine_dir: Path) -> bool:

@@ -175,11 +175,28 @@ def render(shell: str, variables: list[tuple[str, str]], argv: list[str]) -> str
 def render_unset(shell: str, names: list[str], argv: list[str]) -> str:
     if shell == "json":
         return json.dumps(dict.fromkeys(names), indent=4) + "\n"
-    style = _UNSET[_style_key(shell)]
-    lines = "".join(f"{style.prefix}{name}{style.delimiter}{style.suffix}" for name in names)
+    lines = _unset_lines(shell, names)
     if shell == "dotenv":
         return lines
     return lines + usage_hint(shell, argv)
+
+
+def _unset_lines(shell: str, names: list[str]) -> str:
+    style = _UNSET[_style_key(shell)]
+    return "".join(f"{style.prefix}{name}{style.delimiter}{style.suffix}" for name in names)
+
+
+def render_switch(
+    shell: str, unset: list[str], variables: list[tuple[str, str]], argv: list[str]
+) -> str:
+    """Unset `unset`, then set `variables`, with one usage hint (`env --context`: the
+    DOCKER_HOST of an earlier `eval` would otherwise win over DOCKER_CONTEXT). dotenv files
+    cannot unset: they only get the variables."""
+    if shell == "json":
+        return json.dumps({**dict.fromkeys(unset), **dict(variables)}, indent=4) + "\n"
+    if shell == "dotenv":
+        return render(shell, variables, argv)
+    return _unset_lines(shell, unset) + render(shell, variables, argv)
 
 
 def no_proxy(environ: dict[str, str], ip: str) -> tuple[str, str]:

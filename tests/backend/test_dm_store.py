@@ -33,7 +33,11 @@ _ec2: list[aws.EC2] = []
 
 
 def run(store: Path, *args: str, prog: str = MACHINE) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in _ec2[0].env().items() if not k.startswith("DOCKER_")}
+    env = {
+        k: v
+        for k, v in _ec2[0].env().items()
+        if not k.startswith("DOCKER_") or k == "DOCKER_CONFIG"
+    }
     env.update(MACHINE_STORAGE_PATH=str(store), SHELL="/bin/bash")
     return subprocess.run([prog, *args], capture_output=True, text=True, env=env, timeout=60)
 

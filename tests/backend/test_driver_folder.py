@@ -85,7 +85,9 @@ def test_contract_suite_checks_the_new_driver(repo: Path, tmp_path: Path) -> Non
     (info / "entry_points.txt").write_text(
         "[machine.drivers]\ntoy = machine_driver_toy:ToyDriver\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("DOCKER_") or k == "DOCKER_CONFIG"
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(repo / "drivers" / "toy"), str(tmp_path / "site")])
     result = subprocess.run(
         [

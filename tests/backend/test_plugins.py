@@ -41,7 +41,9 @@ def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(plugin_path: Path, store: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("DOCKER_") or k == "DOCKER_CONFIG"
+    }
     env.update(PYTHONPATH=str(plugin_path), MACHINE_STORAGE_PATH=str(store), SHELL="/bin/sh")
     return subprocess.run([MACHINE, *args], capture_output=True, text=True, env=env, timeout=60)
 

@@ -23,7 +23,9 @@ def test_autoscaler_cycle(host_factory: Hosts, ssh_key: tuple[Path, str], tmp_pa
     bin_dir.mkdir()
     (bin_dir / "docker-machine").symlink_to(MACHINE)
     store = tmp_path / "store"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("DOCKER_") or k == "DOCKER_CONFIG"
+    }
     env.update(
         PATH=f"{bin_dir}:{env['PATH']}",
         MACHINE_STORAGE_PATH=str(store),

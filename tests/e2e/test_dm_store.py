@@ -18,7 +18,9 @@ def test_existing_generic_machine_keeps_working(
 ) -> None:
     host = host_factory("docker")
     store = make_dm_store(tmp_path / "dm", host_ip=host.ip, ssh_key=ssh_key[0])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("DOCKER_") or k == "DOCKER_CONFIG"
+    }
     env.update(MACHINE_STORAGE_PATH=str(store), SHELL="/bin/bash")
     env["PATH"] = f"{Path(MACHINE).parent}:{env['PATH']}"
 

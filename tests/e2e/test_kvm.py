@@ -64,7 +64,7 @@ class KvmCLI:
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith("DOCKER_") and k != "XDG_RUNTIME_DIR"
+            if (not k.startswith("DOCKER_") or k == "DOCKER_CONFIG") and k != "XDG_RUNTIME_DIR"
         }
         env.update(
             MACHINE_STORAGE_PATH=str(self.store),

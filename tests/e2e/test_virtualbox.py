@@ -57,7 +57,11 @@ class VBox:
     store: Path
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "VBOX"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DOCKER_", "VBOX")) or k == "DOCKER_CONFIG"
+        }
         env.update(
             PATH=f"{self.bin}:{Path(MACHINE).parent}:{os.environ['PATH']}",
             VBOX_USER_HOME=str(self.home),

@@ -48,7 +48,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(machine: Path, store: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "PYTHON"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DOCKER_", "PYTHON")) or k == "DOCKER_CONFIG"
+    }
     env["MACHINE_STORAGE_PATH"] = str(store)
     # run from elsewhere: nothing of the checkout may be picked up
     return subprocess.run(
