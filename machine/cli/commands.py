@@ -35,6 +35,16 @@ def register(app: typer.Typer) -> None:
     app.command("upgrade")(changing.upgrade_cmd)
     app.command("active")(reading.active_cmd)
     app.command("use")(changing.use_cmd)
+    app.command("completion")(reading.completion_cmd)
+    app.command(
+        "__complete",
+        hidden=True,
+        context_settings={
+            "allow_interspersed_args": False,
+            "ignore_unknown_options": True,
+            "help_option_names": [],
+        },
+    )(reading.complete_cmd)
     app.command("scp")(remote.scp_cmd)
     app.command("mount")(remote.mount_cmd)
     app.command("orphans")(orphans.orphans_cmd)

@@ -329,3 +329,24 @@ def version_cmd(ctx: typer.Context, name: Annotated[str | None, typer.Argument()
             f'Error getting the Docker version of "{name}" at {url or "(no URL)"}: {exc}',
             hint=f"Check that the machine is running (`{globals_of(ctx).prog} status {name}`).",
         ) from None
+
+
+def completion_cmd(
+    ctx: typer.Context,
+    shell: Annotated[str, typer.Argument(help="bash, zsh, fish or powershell")],
+) -> None:
+    """Print a shell completion script (bash, zsh, fish, powershell)."""
+    from machine.cli import completion
+
+    sys.stdout.write(completion.script(shell, globals_of(ctx).prog))
+
+
+def complete_cmd(
+    ctx: typer.Context, words: Annotated[list[str] | None, typer.Argument()] = None
+) -> None:
+    """The candidates for the last of WORDS, one per line (what completion scripts call)."""
+    from machine.cli import completion
+    from machine.cli.main import build
+
+    for line in completion.candidates(build(), list(words or [""])):
+        print(line)
