@@ -14,8 +14,6 @@ import os
 import click
 
 SHELLS = ("bash", "zsh", "fish", "powershell")
-ENV_SHELLS = ("bash", "cmd", "dotenv", "emacs", "fish", "json", "nu", "powershell", "sh", "tcsh",
-              "zsh")  # fmt: skip
 # commands whose words are machine names (create's is a new one; these take existing ones)
 TAKE_NAMES = {
     "active": False, "config": True, "env": True, "inspect": True, "ip": True, "kill": True,
@@ -61,7 +59,9 @@ def candidates(group: click.Group, words: list[str]) -> list[str]:
     valued = _option_named(command, previous)
     if valued is not None and not valued.is_flag:
         if previous == "--shell":
-            return _match(list(ENV_SHELLS), current)
+            from machine.render.env import SHELLS as ENV_SHELLS
+
+            return _match(sorted(ENV_SHELLS), current)
         return []
     if current.startswith("-"):
         return _match(_options(command), current)

@@ -417,14 +417,14 @@ class Driver(BaseDriver[VirtualBoxConfig]):
         vbm = VBoxManage()
         registered = parse.vms(vbm("list", "vms"))
         running = parse.vms(vbm("list", "runningvms"))
+        running_names, registered_names = set(running.values()), set(registered.values())
         out = []
         for d in drivers:
             assert isinstance(d, Driver)
             ref = d.vm.lower()
-            names = set(registered.values())
-            if ref in running or d.vm in running.values():
+            if ref in running or d.vm in running_names:
                 out.append(State.RUNNING)
-            elif ref in registered or d.vm in names:
+            elif ref in registered or d.vm in registered_names:
                 out.append(State.STOPPED)
             else:
                 out.append(State.NOT_FOUND)
@@ -526,7 +526,7 @@ class Driver(BaseDriver[VirtualBoxConfig]):
                 except VBoxError as exc:
                     if not _not_found(exc):
                         raise
-        disk = Path(self._store()) / "machines" / cfg.MachineName / "disk.vdi"
+        disk = self._store() / "machines" / cfg.MachineName / "disk.vdi"
         if disk.exists():  # cloned, never attached (a create that failed in between)
             try:
                 vbm("closemedium", "disk", str(disk), "--delete")

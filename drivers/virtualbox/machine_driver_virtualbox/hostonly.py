@@ -114,7 +114,6 @@ def check_allowed(p: Plan, version: tuple[int, int, int]) -> None:
 
 def check_host_collision(p: Plan, interfaces: list[parse.HostOnlyInterface]) -> None:
     """The CIDR must not be a network the host already has on a real interface."""
-    import json as _json
     import shutil
     import subprocess
 
@@ -126,7 +125,7 @@ def check_host_collision(p: Plan, interfaces: list[parse.HostOnlyInterface]) -> 
     if result.returncode != 0:
         return
     ours = {i.name for i in interfaces}
-    for link in _json.loads(result.stdout or "[]"):
+    for link in json.loads(result.stdout or "[]"):
         if link.get("ifname") in ours:
             continue
         for info in link.get("addr_info", []):
@@ -296,13 +295,6 @@ def release_if_unused(vbm: VBoxManage, interface: str, network: str, store: Path
         except VBoxError as exc:
             if "Could not find" not in exc.stderr:
                 raise
-    made.pop(interface, None)
-    made.pop(network, None)
-    _save(store, made)
-
-
-def forget_made(store: Path, interface: str, network: str) -> None:
-    made = _load(store)
     made.pop(interface, None)
     made.pop(network, None)
     _save(store, made)
