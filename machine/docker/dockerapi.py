@@ -59,6 +59,22 @@ def handshake(url: str, files: TLSFiles, timeout: float) -> None:
 
 def get_json(url: str, path: str, files: TLSFiles, timeout: float) -> object:
     """GET `path` from the engine at `url` (tcp://host:port) over mutual TLS."""
+    return call(url, "GET", path, files, timeout)
+
+
+class APIError(OSError):
+    """The engine answered with an error status; `message` is its own words."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"engine answered {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def call(
+    url: str, method: str, path: str, files: TLSFiles, timeout: float, body: object = None
+) -> object:
+    """One API call over mutual TLS: `body` sent as JSON; the JSON answer (None if empty)."""
     host, port = host_port(url)
     deadline = time.monotonic() + timeout
     sock = socket.create_connection((host, port), timeout=timeout)
@@ -68,12 +84,15 @@ def get_json(url: str, path: str, files: TLSFiles, timeout: float) -> object:
     except BaseException:
         sock.close()
         raise
+    payload = b"" if body is None else json.dumps(body).encode()
     with tls:
         request = (
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: machine\r\n"
-            "Accept: application/json\r\nConnection: close\r\n\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: machine\r\n"
+            "Accept: application/json\r\nConnection: close\r\n"
         )
-        tls.sendall(request.encode())
+        if body is not None:
+            request += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+        tls.sendall(request.encode() + b"\r\n" + payload)
         chunks: list[bytes] = []
         while True:
             tls.settimeout(max(0.05, deadline - time.monotonic()))
@@ -90,11 +109,16 @@ def _parse_response(raw: bytes) -> object:
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[1].isdigit():
         raise OSError(f"not an HTTP response: {status_line!r}")
-    if int(parts[1]) != 200:
-        raise OSError(f"engine answered {status_line}")
     if b"transfer-encoding: chunked" in head.lower():
         body = _dechunk(body)
-    return json.loads(body)
+    status = int(parts[1])
+    if not 200 <= status < 300:
+        try:
+            message = str(json.loads(body).get("message", ""))
+        except (ValueError, AttributeError):
+            message = body.decode(errors="replace").strip()[:300]
+        raise APIError(status, message or status_line)
+    return json.loads(body) if body.strip() else None
 
 
 def _dechunk(body: bytes) -> bytes:

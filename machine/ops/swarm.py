@@ -1,0 +1,246 @@
+"""Swarm mode across machines: the engine's own clustering, driven over each machine's TLS API.
+
+A machine makes a new swarm (`init`) or joins the swarm of another machine (`join`, as a
+worker or a manager); join tokens are read from the manager when needed and never stored.
+Nodes advertise the address clients reach their engine on (the driver's endpoint: a
+host-only or private address, not a NAT port), unless the user names another. Leaving drains
+the node first and removes it from the managers' node list, so no "Down" node stays behind;
+a removal that would leave workers without a manager, or the managers without quorum, is
+refused unless forced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from machine.errors import MachineError
+from machine.ops.context import Context, load, tls_files
+
+SWARM_PORT = 2377
+TIMEOUT = 60.0  # an init or join waits for the raft store to settle
+
+
+@dataclass(frozen=True)
+class Member:
+    """A machine's engine and what its /info says of swarm mode."""
+
+    name: str
+    url: str
+    files: Any  # dockerapi.TLSFiles
+    ip: str
+    node_id: str
+    state: str  # LocalNodeState: inactive, pending, active, error, locked
+    manager: bool  # ControlAvailable
+    cluster: str  # the swarm's ID ("" when not in one)
+
+
+def member(ctx: Context, name: str, timeout: float = 15.0) -> Member:
+    from machine.docker import dockerapi
+
+    _record, driver = load(ctx, name)
+    if not driver.features.provisions_engine:
+        raise MachineError(f'Machine "{name}" ({driver.name}) has no engine of its own to cluster')
+    ep = driver.endpoint()
+    files = tls_files(ctx.store, name)
+    try:
+        info = dockerapi.call(ep.docker_url, "GET", "/info", files, timeout)
+    except OSError as exc:
+        raise MachineError(f'The engine of "{name}" did not answer: {exc}') from None
+    swarm = info.get("Swarm", {}) if isinstance(info, dict) else {}
+    cluster = swarm.get("Cluster") or {}
+    return Member(
+        name=name,
+        url=ep.docker_url,
+        files=files,
+        ip=ep.ip,
+        node_id=str(swarm.get("NodeID") or ""),
+        state=str(swarm.get("LocalNodeState") or "inactive"),
+        manager=bool(swarm.get("ControlAvailable")),
+        cluster=str(cluster.get("ID") or ""),
+    )
+
+
+def _call(m: Member, method: str, path: str, body: object = None) -> Any:
+    from machine.docker import dockerapi
+
+    try:
+        return dockerapi.call(m.url, method, path, m.files, TIMEOUT, body)
+    except dockerapi.APIError as exc:
+        raise MachineError(
+            f'The engine of "{m.name}" refused {method} {path}: {exc.message}'
+        ) from None
+    except OSError as exc:
+        raise MachineError(f'The engine of "{m.name}" did not answer: {exc}') from None
+
+
+def init(ctx: Context, name: str, advertise: str = "") -> str:
+    """Make `name` the first manager of a new swarm; its node ID."""
+    m = member(ctx, name)
+    if m.state == "active":
+        raise MachineError(f'Machine "{name}" is already in a swarm', hint="Leave it first.")
+    node = _call(
+        m,
+        "POST",
+        "/swarm/init",
+        {"ListenAddr": f"0.0.0.0:{SWARM_PORT}", "AdvertiseAddr": advertise or m.ip},
+    )
+    return str(node)
+
+
+def join(ctx: Context, name: str, manager: str, role: str = "worker", advertise: str = "") -> None:
+    """Join `name` to the swarm `manager` is a manager of, as `role`. A node already in that
+    swarm gets the role (promoted or demoted) instead."""
+    if role not in ("worker", "manager"):
+        raise MachineError(f"--role must be worker or manager, not {role!r}")
+    if name == manager:
+        raise MachineError(f'Machine "{name}" cannot join its own swarm')
+    lead = member(ctx, manager)
+    if lead.state != "active" or not lead.manager:
+        raise MachineError(
+            f'Machine "{manager}" is not a manager of a swarm',
+            hint=f"Start one with `swarm init {manager}`.",
+        )
+    m = member(ctx, name)
+    if m.state == "active":
+        if m.cluster != lead.cluster:
+            raise MachineError(f'Machine "{name}" is in another swarm', hint="Leave it first.")
+        _set_role(lead, m.node_id, role)
+        return
+    tokens = _call(lead, "GET", "/swarm").get("JoinTokens", {})
+    token = tokens.get("Manager" if role == "manager" else "Worker")
+    if not token:
+        raise MachineError(f'Machine "{manager}" gave no join token')
+    _call(
+        m,
+        "POST",
+        "/swarm/join",
+        {
+            "ListenAddr": f"0.0.0.0:{SWARM_PORT}",
+            "AdvertiseAddr": advertise or m.ip,
+            "RemoteAddrs": [f"{lead.ip}:{SWARM_PORT}"],
+            "JoinToken": token,
+        },
+    )
+
+
+def _node(lead: Member, node_id: str) -> dict[str, Any]:
+    node = _call(lead, "GET", f"/nodes/{node_id}")
+    if not isinstance(node, dict):
+        raise MachineError(f"node {node_id} is unknown to {lead.name}")
+    return node
+
+
+def _update(lead: Member, node_id: str, **spec: str) -> None:
+    node = _node(lead, node_id)
+    body = {**node.get("Spec", {}), **spec}
+    version = node.get("Version", {}).get("Index", 0)
+    _call(lead, "POST", f"/nodes/{node_id}/update?version={version}", body)
+
+
+def _set_role(lead: Member, node_id: str, role: str) -> None:
+    if _node(lead, node_id).get("Spec", {}).get("Role") != role:
+        _update(lead, node_id, Role=role)
+
+
+@dataclass(frozen=True)
+class Node:
+    machine: str  # "" for a node that is no machine of this store
+    node_id: str
+    hostname: str
+    role: str
+    leader: bool
+    state: str  # ready, down, ...
+    availability: str  # active, pause, drain
+    engine: str
+    cluster: str
+
+
+def nodes_of(lead: Member, machines: dict[str, str]) -> list[Node]:
+    """Every node of `lead`'s swarm; `machines` maps node IDs to machine names."""
+    out = []
+    for n in _call(lead, "GET", "/nodes") or []:
+        spec, desc, status = n.get("Spec", {}), n.get("Description", {}), n.get("Status", {})
+        out.append(
+            Node(
+                machine=machines.get(n.get("ID", ""), ""),
+                node_id=n.get("ID", ""),
+                hostname=desc.get("Hostname", ""),
+                role=spec.get("Role", ""),
+                leader=bool((n.get("ManagerStatus") or {}).get("Leader")),
+                state=status.get("State", ""),
+                availability=spec.get("Availability", ""),
+                engine=(desc.get("Engine") or {}).get("EngineVersion", ""),
+                cluster=lead.cluster,
+            )
+        )
+    return out
+
+
+def members(ctx: Context) -> list[Member]:
+    """The store's machines that are in a swarm (machines that do not answer are left out)."""
+    out = []
+    for name in ctx.store.list_names():
+        try:
+            m = member(ctx, name, timeout=10.0)
+        except (MachineError, OSError):
+            continue
+        if m.state == "active":
+            out.append(m)
+    return out
+
+
+def swarms(ctx: Context) -> list[list[Node]]:
+    """The nodes of each swarm the store's machines are in, asked of one manager each."""
+    found = members(ctx)
+    by_node = {m.node_id: m.name for m in found}
+    out = []
+    for cluster in sorted({m.cluster for m in found}):
+        leads = [m for m in found if m.cluster == cluster and m.manager]
+        if leads:
+            out.append(nodes_of(leads[0], by_node))
+    return out
+
+
+def why_not_remove(ctx: Context, name: str) -> str:
+    """Why removing machine `name` would break its swarm ("" when it would not)."""
+    try:
+        m = member(ctx, name, timeout=10.0)
+    except MachineError:
+        return ""  # not reachable: nothing to ask (rm -f is for that case)
+    if m.state != "active" or not m.manager:
+        return ""
+    nodes = nodes_of(m, {})
+    managers = [n for n in nodes if n.role == "manager"]
+    reachable = [n for n in managers if n.state == "ready"]
+    workers = [n for n in nodes if n.role == "worker"]
+    if len(managers) == 1 and workers:
+        return (
+            f'"{name}" is the last manager of a swarm that still has {len(workers)} worker(s): '
+            "they would be left without a manager"
+        )
+    after = len(managers) - 1
+    if after and len(reachable) - 1 < after // 2 + 1:
+        return (
+            f'removing "{name}" would leave {len(reachable) - 1} of {after} managers '
+            "reachable: the swarm would lose its quorum"
+        )
+    return ""
+
+
+def leave(ctx: Context, name: str, force: bool = False) -> None:
+    """Drain `name`, demote it if it manages, have it leave, and remove its node from the
+    managers' list (no Down entry stays)."""
+    m = member(ctx, name)
+    if m.state != "active":
+        return
+    if not force and (why := why_not_remove(ctx, name)):
+        raise MachineError(f"Refusing to take {why}.", hint="Use -f to do it anyway.")
+    others = [o for o in members(ctx) if o.cluster == m.cluster and o.manager and o.name != name]
+    lead = others[0] if others else None
+    if lead is not None:
+        _update(lead, m.node_id, Availability="drain")
+        _set_role(lead, m.node_id, "worker")
+    _call(m, "POST", f"/swarm/leave?force={'true' if force or lead is None else 'false'}")
+    if lead is not None:
+        _call(lead, "DELETE", f"/nodes/{m.node_id}?force=true")
