@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from machine.cli import changing, image, orphans, reading, remote
+from machine.cli import changing, image, orphans, reading, remote, swarm
 
 
 def register(app: typer.Typer) -> None:
@@ -49,3 +49,4 @@ def register(app: typer.Typer) -> None:
     app.command("mount")(remote.mount_cmd)
     app.command("orphans")(orphans.orphans_cmd)
     app.add_typer(image.app, name="image")
+    app.add_typer(swarm.app, name="swarm")

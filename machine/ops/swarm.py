@@ -33,6 +33,7 @@ class Member:
     state: str  # LocalNodeState: inactive, pending, active, error, locked
     manager: bool  # ControlAvailable
     cluster: str  # the swarm's ID ("" when not in one)
+    managers: tuple[str, ...] = ()  # RemoteManagers' addresses (host:port), as advertised
 
 
 def member(ctx: Context, name: str, timeout: float = 15.0) -> Member:
@@ -58,6 +59,9 @@ def member(ctx: Context, name: str, timeout: float = 15.0) -> Member:
         state=str(swarm.get("LocalNodeState") or "inactive"),
         manager=bool(swarm.get("ControlAvailable")),
         cluster=str(cluster.get("ID") or ""),
+        managers=tuple(
+            str(r.get("Addr")) for r in swarm.get("RemoteManagers") or [] if r.get("Addr")
+        ),
     )
 
 
@@ -118,7 +122,8 @@ def join(ctx: Context, name: str, manager: str, role: str = "worker", advertise:
         {
             "ListenAddr": f"0.0.0.0:{SWARM_PORT}",
             "AdvertiseAddr": advertise or m.ip,
-            "RemoteAddrs": [f"{lead.ip}:{SWARM_PORT}"],
+            # where the managers advertise themselves (reachable from the other nodes)
+            "RemoteAddrs": list(lead.managers) or [f"{lead.ip}:{SWARM_PORT}"],
             "JoinToken": token,
         },
     )
