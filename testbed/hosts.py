@@ -334,6 +334,35 @@ class TestHost:
         )
 
 
+LAN_NETNS = "mtlan"  # holds the bridge test hosts share (swarm nodes reach each other there)
+LAN_PREFIX = "10.235.0"
+
+
+def lan_address(host: TestHost) -> str:
+    return f"{LAN_PREFIX}.{host.index}"
+
+
+def join_lan(hosts: list[TestHost]) -> None:
+    """Give each host a second interface (eth1, LAN_PREFIX.<index>/24) on one bridge, in a
+    namespace of its own: the machine's own namespace does not forward between test hosts."""
+    if run(["ip", "netns", "list"]).stdout.split().count(LAN_NETNS) == 0:
+        run(["ip", "netns", "add", LAN_NETNS])
+        run(["ip", "-n", LAN_NETNS, "link", "add", "br0", "type", "bridge"])
+        run(["ip", "-n", LAN_NETNS, "link", "set", "br0", "up"])
+    for host in hosts:
+        port = f"lan{host.index}"
+        run(["ip", "-n", host.ns, "link", "add", "eth1", "type", "veth", "peer", "name", port,
+             "netns", LAN_NETNS])  # fmt: skip
+        run(["ip", "-n", LAN_NETNS, "link", "set", port, "master", "br0", "up"])
+        run(["ip", "-n", host.ns, "addr", "add", f"{lan_address(host)}/24", "dev", "eth1"])
+        run(["ip", "-n", host.ns, "link", "set", "eth1", "up"])
+
+
+def leave_lan() -> None:
+    """Remove the shared bridge's namespace (the hosts' eth1 go with their peers)."""
+    run(["ip", "netns", "del", LAN_NETNS], check=False)
+
+
 def _writable_cgroups(root: Path) -> None:
     """On a cgroup v1 host nspawn mounts the controllers read-only, so runc cannot make the
     containers' cgroups. A unit that runs before the engine remounts them writable."""
