@@ -41,9 +41,9 @@ def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) ->
     if _uses_classic_swarm(params):
         raise errors.UsageError(
             "Error: classic Swarm (--swarm, --swarm-master, --swarm-discovery, ...) is not "
-            "supported: it was retired with docker-machine. The engine's own swarm mode needs no "
-            "flag at create time: run `docker swarm init` (then `docker swarm join`) through "
-            f"`eval $({globals_of(ctx).prog} env NAME)`."
+            "supported: it was retired with docker-machine. Use the engine's own swarm mode: "
+            "`create --swarm-init NAME`, `create --swarm-join MANAGER NAME`, or "
+            f"`{globals_of(ctx).prog} swarm init|join|leave|ls`."
         )
     registry = default_registry()
     driver_name = params.get("driver") or default_driver(registry.usable_names())
@@ -73,15 +73,47 @@ def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) ->
         wait_timeout=float(params["wait_timeout"]),
         client_files=_client_files(ctx),
     )
+    if params.get("swarm_init") and params.get("swarm_join"):
+        raise errors.UsageError("Error: --swarm-init and --swarm-join exclude each other")
+    clustered = params.get("swarm_init") or params.get("swarm_join")
+    if clustered and not driver_class.features.provisions_engine:
+        raise errors.UsageError(f"Error: a {driver_class.name} machine has no engine to cluster")
     c = context_of(ctx)
     ops.create(c, opts)
     prog = globals_of(ctx).prog
+    if clustered:
+        _cluster(c, name, params, prog)
     if driver_class.features.provisions_engine:
         c.progress.note(f"Docker is up and running! ({c.progress.summary()})")
     c.progress.note(
         "To see how to connect your Docker Client to the Docker Engine running on this "
         f"virtual machine, run: {prog} env {name}"
     )
+
+
+def _cluster(c: Any, name: str, params: dict[str, Any], prog: str) -> None:
+    """The swarm step of create: the machine stays when it fails, and the message says how
+    to try again."""
+    from machine.ops import swarm
+
+    advertise = params.get("swarm_advertise_addr") or ""
+    manager = params.get("swarm_join") or ""
+    try:
+        if manager:
+            c.progress.phase(f'Joining the swarm of "{manager}"...')
+            swarm.join(c, name, manager, params.get("swarm_role") or "worker", advertise)
+        else:
+            c.progress.phase("Starting a swarm...")
+            swarm.init(c, name, advertise)
+    except errors.MachineError as exc:
+        again = (
+            f"{prog} swarm join {name} --manager {manager}"
+            if manager
+            else f"{prog} swarm init {name}"
+        )
+        raise errors.MachineError(
+            f'Machine "{name}" was created, but {exc.message}', hint=f"Try again with `{again}`."
+        ) from None
 
 
 def _uses_classic_swarm(params: dict[str, Any]) -> bool:

@@ -94,6 +94,29 @@ def _shared_options() -> list[click.Parameter]:
         click.Option(["--swarm-addr"], default="", hidden=True),
         click.Option(["--swarm-opt"], multiple=True, hidden=True),
         click.Option(["--swarm-join-opt"], multiple=True, hidden=True),
+        # the engine's swarm mode (machine/ops/swarm.py)
+        click.Option(
+            ["--swarm-init"],
+            is_flag=True,
+            help="Make the new machine the first manager of a new swarm",
+        ),
+        click.Option(
+            ["--swarm-join"],
+            default="",
+            metavar="MANAGER",
+            help="Join the new machine to the swarm of the machine MANAGER",
+        ),
+        click.Option(
+            ["--swarm-role"],
+            default="worker",
+            type=click.Choice(["worker", "manager"]),
+            help="The new machine's role with --swarm-join",
+        ),
+        click.Option(
+            ["--swarm-advertise-addr"],
+            default="",
+            help="The address other nodes reach the new machine on (default: its engine's)",
+        ),
         click.Option(
             ["--keep-on-failure"],
             is_flag=True,
