@@ -181,6 +181,7 @@ def remove(ctx: Context, name: str, force: bool = False) -> None:
             raise HostNotFound(name)
         try:
             record, driver = load(ctx, name)
+            _leave_swarm(ctx, name, force)
             _put_host_back(ctx, record, driver, force)
             adopt_unsaved(store.machine_dir(name), driver)
             driver.remove()
@@ -199,6 +200,20 @@ def remove(ctx: Context, name: str, force: bool = False) -> None:
         contexts.remove(name, store.root)
     except OSError as exc:
         ctx.progress.note(f'The docker context "{name}" could not be removed: {exc}')
+
+
+def _leave_swarm(ctx: Context, name: str, force: bool) -> None:
+    """A swarm node is drained and leaves before its host goes (refused when that would leave
+    the swarm's workers without a manager or its managers without quorum, unless forced)."""
+    from machine.ops import swarm
+
+    if not swarm.in_swarm(ctx, name):
+        return
+    try:
+        swarm.leave(ctx, name, force)
+    except MachineError:
+        if not force:
+            raise
 
 
 def _put_host_back(ctx: Context, record: HostRecord, driver: Driver, force: bool) -> None:

@@ -78,6 +78,22 @@ def _call(m: Member, method: str, path: str, body: object = None) -> Any:
         raise MachineError(f'The engine of "{m.name}" did not answer: {exc}') from None
 
 
+MEMBERSHIP = "swarm.json"  # in the machine's folder: it joined a swarm (rm leaves it first)
+
+
+def _remember(ctx: Context, name: str, role: str) -> None:
+    import json
+
+    from machine.store.files import write_atomic
+
+    path = ctx.store.machine_dir(name) / MEMBERSHIP
+    write_atomic(path, json.dumps({"role": role}) + "\n")
+
+
+def in_swarm(ctx: Context, name: str) -> bool:
+    return (ctx.store.machine_dir(name) / MEMBERSHIP).exists()
+
+
 def init(ctx: Context, name: str, advertise: str = "") -> str:
     """Make `name` the first manager of a new swarm; its node ID."""
     m = member(ctx, name)
@@ -89,6 +105,7 @@ def init(ctx: Context, name: str, advertise: str = "") -> str:
         "/swarm/init",
         {"ListenAddr": f"0.0.0.0:{SWARM_PORT}", "AdvertiseAddr": advertise or m.ip},
     )
+    _remember(ctx, name, "manager")
     return str(node)
 
 
@@ -110,6 +127,7 @@ def join(ctx: Context, name: str, manager: str, role: str = "worker", advertise:
         if m.cluster != lead.cluster:
             raise MachineError(f'Machine "{name}" is in another swarm', hint="Leave it first.")
         _set_role(lead, m.node_id, role)
+        _remember(ctx, name, role)
         return
     tokens = _call(lead, "GET", "/swarm").get("JoinTokens", {})
     token = tokens.get("Manager" if role == "manager" else "Worker")
@@ -127,6 +145,7 @@ def join(ctx: Context, name: str, manager: str, role: str = "worker", advertise:
             "JoinToken": token,
         },
     )
+    _remember(ctx, name, role)
 
 
 def _node(lead: Member, node_id: str) -> dict[str, Any]:
@@ -238,6 +257,7 @@ def leave(ctx: Context, name: str, force: bool = False) -> None:
     managers' list (no Down entry stays)."""
     m = member(ctx, name)
     if m.state != "active":
+        (ctx.store.machine_dir(name) / MEMBERSHIP).unlink(missing_ok=True)
         return
     if not force and (why := why_not_remove(ctx, name)):
         raise MachineError(f"Refusing to take {why}.", hint="Use -f to do it anyway.")
@@ -249,3 +269,4 @@ def leave(ctx: Context, name: str, force: bool = False) -> None:
     _call(m, "POST", f"/swarm/leave?force={'true' if force or lead is None else 'false'}")
     if lead is not None:
         _call(lead, "DELETE", f"/nodes/{m.node_id}?force=true")
+    (ctx.store.machine_dir(name) / MEMBERSHIP).unlink(missing_ok=True)
