@@ -124,7 +124,7 @@ def join(ctx: Context, name: str, manager: str, role: str = "worker", advertise:
         )
     m = member(ctx, name)
     if m.state == "active":
-        if m.cluster != lead.cluster:
+        if not _knows(lead, m):
             raise MachineError(f'Machine "{name}" is in another swarm', hint="Leave it first.")
         _set_role(lead, m.node_id, role)
         _remember(ctx, name, role)
@@ -148,6 +148,13 @@ def join(ctx: Context, name: str, manager: str, role: str = "worker", advertise:
     _remember(ctx, name, role)
 
 
+def _knows(lead: Member, m: Member) -> bool:
+    """Whether `m` is a node of the swarm `lead` manages (a worker's /info names no cluster)."""
+    if m.manager:
+        return m.cluster == lead.cluster
+    return any(n.node_id == m.node_id for n in nodes_of(lead, {}))
+
+
 def _node(lead: Member, node_id: str) -> dict[str, Any]:
     node = _call(lead, "GET", f"/nodes/{node_id}")
     if not isinstance(node, dict):
@@ -162,9 +169,26 @@ def _update(lead: Member, node_id: str, **spec: str) -> None:
     _call(lead, "POST", f"/nodes/{node_id}/update?version={version}", body)
 
 
+ROLE_WAIT = 90.0  # seconds for a promoted node to become a reachable manager (raft catch-up)
+
+
 def _set_role(lead: Member, node_id: str, role: str) -> None:
+    """Promote or demote, and return once the swarm says it is done."""
+    import time
+
     if _node(lead, node_id).get("Spec", {}).get("Role") != role:
         _update(lead, node_id, Role=role)
+    deadline = time.monotonic() + ROLE_WAIT
+    while True:
+        status = (_node(lead, node_id).get("ManagerStatus") or {}).get("Reachability", "")
+        if (status == "reachable") == (role == "manager"):
+            return
+        if time.monotonic() > deadline:
+            raise MachineError(
+                f"node {node_id[:12]} did not become a {role} within {ROLE_WAIT:.0f} s "
+                f"(manager status: {status or 'none'})"
+            )
+        time.sleep(1)
 
 
 @dataclass(frozen=True)
@@ -261,7 +285,7 @@ def leave(ctx: Context, name: str, force: bool = False) -> None:
         return
     if not force and (why := why_not_remove(ctx, name)):
         raise MachineError(f"Refusing to take {why}.", hint="Use -f to do it anyway.")
-    others = [o for o in members(ctx) if o.cluster == m.cluster and o.manager and o.name != name]
+    others = [o for o in members(ctx) if o.manager and o.name != name and _knows(o, m)]
     lead = others[0] if others else None
     if lead is not None:
         _update(lead, m.node_id, Availability="drain")
