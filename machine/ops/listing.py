@@ -123,7 +123,9 @@ class Filters:
             swarm=tuple(values["swarm"]),
         )
 
-    def record_matches(self, row: Row, masters: dict[str, str]) -> bool:
+    def record_matches(
+        self, row: Row, masters: dict[str, str], firsts: dict[str, str] | None = None
+    ) -> bool:
         if self.driver and not any(d.lower() == row.DriverName.lower() for d in self.driver):
             return False
         if self.name and not any(p.search(row.Name) for p in self.name):
@@ -132,7 +134,12 @@ class Filters:
             return False  # a record that failed to load has no labels or swarm to match
         if self.label and not _label_matches(row.record, self.label):
             return False
-        return not self.swarm or _swarm_matches(row.record, self.swarm, masters)
+        if not self.swarm:
+            return True
+        # swarm mode: the swarm is named after the machine it was started on
+        return (firsts or {}).get(row.Name, "") in self.swarm or _swarm_matches(
+            row.record, self.swarm, masters
+        )
 
     def state_matches(self, row: Row) -> bool:
         return not self.state or any(s.lower() == row.State.lower() for s in self.state)
@@ -183,7 +190,8 @@ def rows(
         row = result[name]
         _load(ctx, store, row, by_driver)
     masters = _swarm_masters(result.values()) if filters.swarm else {}
-    keep = {n for n, r in result.items() if filters.record_matches(r, masters)}
+    firsts = _swarm_firsts(store, list(result)) if filters.swarm else {}
+    keep = {n for n, r in result.items() if filters.record_matches(r, masters, firsts)}
     for group in by_driver.values():
         group[:] = [(row, d) for row, d in group if row.Name in keep]
 
@@ -293,6 +301,21 @@ def _finish(row: Row, docker_host: str) -> None:
         row.ResponseTime = _go_duration(time.monotonic() - row.started)
 
 
+def _swarm_firsts(store: Store, names: list[str]) -> dict[str, str]:
+    """Machine -> the machine its swarm was started on, for machines in swarm mode."""
+    import json
+
+    out = {}
+    for name in names:
+        try:
+            data = json.loads((store.machine_dir(name) / "swarm.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("first"):
+            out[name] = str(data["first"])
+    return out
+
+
 def _swarm_masters(all_rows: Any) -> dict[str, str]:
     return {
         r.Name: r.record.HostOptions.SwarmOptions.Discovery
@@ -387,10 +410,15 @@ def _engine_version(store: Store, row: Row, tasks: Tasks, deadline: float) -> No
     from machine.docker import dockerapi
 
     start = time.monotonic()
+    swarm = ""
+    member = store.machine_dir(row.Name) / "swarm.json"  # machine.ops.swarm.MEMBERSHIP
     try:
-        version = dockerapi.version(
-            row.URL, tls_files(store, row.Name), timeout=max(0.1, deadline - time.monotonic())
-        )
+        files = tls_files(store, row.Name)
+        timeout = max(0.1, deadline - time.monotonic())
+        if member.exists():  # /info: the version and the node's part in its swarm
+            version, swarm = _swarm_role(row.URL, files, timeout, member)
+        else:
+            version = dockerapi.version(row.URL, files, timeout=timeout)
         text, error = f"v{version}", ""
     except Exception as exc:
         text, error = "Unknown", f"Unable to query docker version: {exc}"
@@ -398,7 +426,29 @@ def _engine_version(store: Store, row: Row, tasks: Tasks, deadline: float) -> No
         if tasks.closed:
             return
         row.DockerVersion, row.Error = text, row.Error or error
+        row.Swarm = swarm or row.Swarm
         row.ResponseTime = _go_duration(time.monotonic() - start)
+
+
+def _swarm_role(url: str, files: Any, timeout: float, member: Any) -> tuple[str, str]:
+    """(engine version, SWARM column: "FIRST (manager, leader)", "FIRST (worker)", ...)."""
+    import json
+
+    from machine.docker import dockerapi
+
+    info = dockerapi.call(url, "GET", "/info", files, timeout)
+    if not isinstance(info, dict):
+        raise OSError("engine /info answer is not an object")
+    swarm = info.get("Swarm") or {}
+    first = str(json.loads(member.read_text()).get("first") or "")
+    if swarm.get("LocalNodeState") != "active":
+        return str(info.get("ServerVersion", "")), ""
+    role = "worker"
+    if swarm.get("ControlAvailable"):
+        node = dockerapi.call(url, "GET", f"/nodes/{swarm.get('NodeID')}", files, timeout)
+        leader = isinstance(node, dict) and (node.get("ManagerStatus") or {}).get("Leader")
+        role = "manager, leader" if leader else "manager"
+    return str(info.get("ServerVersion", "")), f"{first} ({role})" if first else role
 
 
 def _go_duration(seconds: float) -> str:

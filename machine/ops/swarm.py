@@ -81,13 +81,24 @@ def _call(m: Member, method: str, path: str, body: object = None) -> Any:
 MEMBERSHIP = "swarm.json"  # in the machine's folder: it joined a swarm (rm leaves it first)
 
 
-def _remember(ctx: Context, name: str, role: str) -> None:
+def _remember(ctx: Context, name: str, role: str, first: str) -> None:
+    """`first`: the machine the swarm was started on (its name in ls's SWARM column)."""
     import json
 
     from machine.store.files import write_atomic
 
     path = ctx.store.machine_dir(name) / MEMBERSHIP
-    write_atomic(path, json.dumps({"role": role}) + "\n")
+    write_atomic(path, json.dumps({"role": role, "first": first}) + "\n")
+
+
+def first_manager(ctx: Context, name: str) -> str:
+    import json
+
+    try:
+        data = json.loads((ctx.store.machine_dir(name) / MEMBERSHIP).read_text())
+    except (OSError, ValueError):
+        return ""
+    return str(data.get("first") or "") if isinstance(data, dict) else ""
 
 
 def in_swarm(ctx: Context, name: str) -> bool:
@@ -105,7 +116,7 @@ def init(ctx: Context, name: str, advertise: str = "") -> str:
         "/swarm/init",
         {"ListenAddr": f"0.0.0.0:{SWARM_PORT}", "AdvertiseAddr": advertise or m.ip},
     )
-    _remember(ctx, name, "manager")
+    _remember(ctx, name, "manager", name)
     return str(node)
 
 
@@ -127,7 +138,7 @@ def join(ctx: Context, name: str, manager: str, role: str = "worker", advertise:
         if not _knows(lead, m):
             raise MachineError(f'Machine "{name}" is in another swarm', hint="Leave it first.")
         _set_role(lead, m.node_id, role)
-        _remember(ctx, name, role)
+        _remember(ctx, name, role, first_manager(ctx, manager) or manager)
         return
     tokens = _call(lead, "GET", "/swarm").get("JoinTokens", {})
     token = tokens.get("Manager" if role == "manager" else "Worker")
@@ -145,7 +156,7 @@ def join(ctx: Context, name: str, manager: str, role: str = "worker", advertise:
             "JoinToken": token,
         },
     )
-    _remember(ctx, name, role)
+    _remember(ctx, name, role, first_manager(ctx, manager) or manager)
 
 
 def _knows(lead: Member, m: Member) -> bool:

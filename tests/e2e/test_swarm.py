@@ -47,6 +47,11 @@ def test_three_machines_make_a_swarm(
         _create(cli, "sw3", hosts[2], ssh_key[0], "--swarm-join", "sw1")
         nodes = _docker(cli, "sw1", 'docker node ls --format "{{.Hostname}} {{.Status}}"')
         assert sorted(nodes.split("\n")[:-1]) == ["sw1 Ready", "sw2 Ready", "sw3 Ready"], nodes
+        rows = {line.split()[0]: line for line in cli("ls").stdout.splitlines()[1:]}
+        assert "sw1 (manager, leader)" in rows["sw1"], rows
+        assert "sw1 (worker)" in rows["sw2"] and "sw1 (worker)" in rows["sw3"], rows
+        in_sw1 = cli("ls", "-q", "--filter", "swarm=sw1").stdout.split()
+        assert in_sw1 == ["sw1", "sw2", "sw3"]
         listed = cli("swarm", "ls").stdout
         assert [line.split()[0] for line in listed.splitlines()[1:]] == ["sw1", "sw2", "sw3"]
 
