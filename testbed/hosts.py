@@ -334,33 +334,37 @@ class TestHost:
         )
 
 
-LAN_NETNS = "mtlan"  # holds the bridge test hosts share (swarm nodes reach each other there)
-LAN_PREFIX = "10.235.0"
+@dataclass(frozen=True)
+class Lan:
+    """A bridge in a network namespace that test hosts get a second interface on (eth1):
+    the machine's own namespace does not forward between test hosts, and VMs on the same
+    bridge reach them directly (swarm nodes of both kinds)."""
 
+    netns: str
+    bridge: str
+    prefix: str  # the first three octets of its /24; a host is <prefix>.<its index>
 
-def lan_address(host: TestHost) -> str:
-    return f"{LAN_PREFIX}.{host.index}"
+    def address(self, host: TestHost) -> str:
+        if not 1 < host.index < 100:  # a libvirt network's DHCP range starts above
+            raise ValueError(f"host index {host.index} has no address on a LAN")
+        return f"{self.prefix}.{host.index}"
 
+    def port(self, host: TestHost) -> str:
+        return f"lan{host.index}"
 
-def join_lan(hosts: list[TestHost]) -> None:
-    """Give each host a second interface (eth1, LAN_PREFIX.<index>/24) on one bridge, in a
-    namespace of its own: the machine's own namespace does not forward between test hosts."""
-    if run(["ip", "netns", "list"]).stdout.split().count(LAN_NETNS) == 0:
-        run(["ip", "netns", "add", LAN_NETNS])
-        run(["ip", "-n", LAN_NETNS, "link", "add", "br0", "type", "bridge"])
-        run(["ip", "-n", LAN_NETNS, "link", "set", "br0", "up"])
-    for host in hosts:
-        port = f"lan{host.index}"
-        run(["ip", "-n", host.ns, "link", "add", "eth1", "type", "veth", "peer", "name", port,
-             "netns", LAN_NETNS])  # fmt: skip
-        run(["ip", "-n", LAN_NETNS, "link", "set", port, "master", "br0", "up"])
-        run(["ip", "-n", host.ns, "addr", "add", f"{lan_address(host)}/24", "dev", "eth1"])
-        run(["ip", "-n", host.ns, "link", "set", "eth1", "up"])
+    def join(self, hosts: list[TestHost]) -> None:
+        for host in hosts:
+            run(["ip", "-n", host.ns, "link", "add", "eth1", "type", "veth", "peer", "name",
+                 self.port(host), "netns", self.netns])  # fmt: skip
+            run(["ip", "-n", self.netns, "link", "set", self.port(host), "master", self.bridge,
+                 "up"])  # fmt: skip
+            run(["ip", "-n", host.ns, "addr", "add", f"{self.address(host)}/24", "dev", "eth1"])
+            run(["ip", "-n", host.ns, "link", "set", "eth1", "up"])
 
-
-def leave_lan() -> None:
-    """Remove the shared bridge's namespace (the hosts' eth1 go with their peers)."""
-    run(["ip", "netns", "del", LAN_NETNS], check=False)
+    def leave(self, hosts: list[TestHost]) -> None:
+        """Take the hosts' ports off the bridge (their eth1 go with them)."""
+        for host in hosts:
+            run(["ip", "-n", self.netns, "link", "del", self.port(host)], check=False)
 
 
 def _writable_cgroups(root: Path) -> None:

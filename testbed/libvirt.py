@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from testbed.hosts import CACHE
+from testbed.hosts import CACHE, Lan
 
 NETNS = "mlv"
 SUBNET = "10.233.0"
@@ -225,3 +225,8 @@ def _pids_of(user: str) -> list[int]:
 
 def virsh(*args: str, check: bool = True) -> str:
     return run(["virsh", "-c", URI, *args], check=check).stdout
+
+
+# Test hosts (testbed.hosts) plugged into the test network's bridge: VMs and hosts on one
+# segment, reached from this namespace at <SUBNET>.<host index> (below the DHCP range)
+LAN = Lan(NETNS, "mlvbr0", SUBNET)

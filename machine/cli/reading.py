@@ -228,6 +228,14 @@ def inspect_cmd(
     with contextlib.suppress(errors.DriverNotFound):  # without its driver: the record as stored
         record = record.with_driver(ops.driver_for(c, record).to_json())
     data = record_to_json(record)
+    from machine.ops.swarm import membership
+
+    if swarm := membership(c.store, name):  # a key of its own: docker-machine's stay as they were
+        data["SwarmMode"] = {
+            "Role": swarm["role"],
+            "Swarm": swarm["first"],
+            "AdvertiseAddr": swarm["advertise"],
+        }
     if fmt:
         from machine.render.template import render
 

@@ -12,10 +12,13 @@ refused unless forced.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from machine.errors import MachineError
 from machine.ops.context import Context, load, tls_files
+
+if TYPE_CHECKING:
+    from machine.store.filestore import Store
 
 SWARM_PORT = 2377
 TIMEOUT = 60.0  # an init or join waits for the raft store to settle
@@ -81,24 +84,34 @@ def _call(m: Member, method: str, path: str, body: object = None) -> Any:
 MEMBERSHIP = "swarm.json"  # in the machine's folder: it joined a swarm (rm leaves it first)
 
 
-def _remember(ctx: Context, name: str, role: str, first: str) -> None:
+def _remember(ctx: Context, name: str, role: str, first: str, advertise: str) -> None:
     """`first`: the machine the swarm was started on (its name in ls's SWARM column)."""
     import json
 
     from machine.store.files import write_atomic
 
     path = ctx.store.machine_dir(name) / MEMBERSHIP
-    write_atomic(path, json.dumps({"role": role, "first": first}) + "\n")
+    entry = {"role": role, "first": first, "advertise": advertise}
+    write_atomic(path, json.dumps(entry) + "\n")
 
 
-def first_manager(ctx: Context, name: str) -> str:
+def membership(store: Store, name: str) -> dict[str, str]:
+    """What `machine` last made of `name` in a swarm ({} when it made nothing): the role,
+    the swarm's first manager and the address the node advertises. Read from the machine's
+    folder, without asking the engine (a role changed with the docker CLI is not seen)."""
     import json
 
     try:
-        data = json.loads((ctx.store.machine_dir(name) / MEMBERSHIP).read_text())
+        data = json.loads((store.machine_dir(name) / MEMBERSHIP).read_text())
     except (OSError, ValueError):
-        return ""
-    return str(data.get("first") or "") if isinstance(data, dict) else ""
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: str(data.get(k) or "") for k in ("role", "first", "advertise")}
+
+
+def first_manager(ctx: Context, name: str) -> str:
+    return membership(ctx.store, name).get("first", "")
 
 
 def in_swarm(ctx: Context, name: str) -> bool:
@@ -116,7 +129,7 @@ def init(ctx: Context, name: str, advertise: str = "") -> str:
         "/swarm/init",
         {"ListenAddr": f"0.0.0.0:{SWARM_PORT}", "AdvertiseAddr": advertise or m.ip},
     )
-    _remember(ctx, name, "manager", name)
+    _remember(ctx, name, "manager", name, advertise or m.ip)
     return str(node)
 
 
@@ -138,7 +151,8 @@ def join(ctx: Context, name: str, manager: str, role: str = "worker", advertise:
         if not _knows(lead, m):
             raise MachineError(f'Machine "{name}" is in another swarm', hint="Leave it first.")
         _set_role(lead, m.node_id, role)
-        _remember(ctx, name, role, first_manager(ctx, manager) or manager)
+        known = membership(ctx.store, name).get("advertise", "")
+        _remember(ctx, name, role, first_manager(ctx, manager) or manager, known or m.ip)
         return
     tokens = _call(lead, "GET", "/swarm").get("JoinTokens", {})
     token = tokens.get("Manager" if role == "manager" else "Worker")
@@ -156,7 +170,7 @@ def join(ctx: Context, name: str, manager: str, role: str = "worker", advertise:
             "JoinToken": token,
         },
     )
-    _remember(ctx, name, role, first_manager(ctx, manager) or manager)
+    _remember(ctx, name, role, first_manager(ctx, manager) or manager, advertise or m.ip)
 
 
 def _knows(lead: Member, m: Member) -> bool:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from machine.tls import certs
+from testbed import images as test_images
+from testbed import libvirt as libvirt_host
 from testbed.hosts import TestHost, busybox_tarball, prerequisites_missing
 from tests.machinecli import CLI
 
@@ -69,3 +72,31 @@ def host_factory(_prereqs: None, ssh_key: tuple[Path, str]) -> Iterator[object]:
     yield make
     for host in made:
         host.cleanup()
+
+
+@pytest.fixture(scope="module")
+def libvirt(_prereqs: None) -> Iterator[None]:
+    for tool in ("libvirtd", "virsh", "qemu-system-x86_64", "mmdebstrap"):
+        if shutil.which(tool) is None:
+            why = f"kvm tests need {tool} (tools/setup installs it)"
+            if os.environ.get("CI"):
+                pytest.fail(why)
+            pytest.skip(why)
+    libvirt_host.start()
+    yield
+    libvirt_host.stop()
+
+
+@pytest.fixture(scope="module")
+def machine_os(libvirt: None) -> Path:
+    """machine-os, built once into a cache shared by the tests' stores (content-addressed)."""
+    manifest = test_images.built()
+    # base volumes of earlier builds would pile up in libvirt's pool (650 MB each)
+    current = {str(manifest[k]).replace(":", "-") for k in ("disk", "kernel", "initrd")}
+    for line in libvirt_host.virsh("vol-list", "machine", check=False).splitlines():
+        name = line.split()[0] if line.split() else ""
+        if name.startswith(("base-", "kernel-", "initrd-")) and not any(
+            digest in name for digest in current
+        ):
+            libvirt_host.virsh("vol-delete", name, "--pool", "machine", check=False)
+    return test_images.IMAGE_CACHE

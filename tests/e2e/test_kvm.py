@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,102 +13,10 @@ from cryptography import x509
 
 from testbed import images as test_images
 from testbed import libvirt as libvirt_host
+from tests.kvmcli import KvmCLI
 from tests.machinecli import MACHINE
 
 IMAGE_CACHE = test_images.IMAGE_CACHE
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def libvirt(_prereqs: None) -> Iterator[None]:
-    for tool in ("libvirtd", "virsh", "qemu-system-x86_64", "mmdebstrap"):
-        if shutil.which(tool) is None:
-            why = f"kvm tests need {tool} (tools/setup installs it)"
-            if os.environ.get("CI"):
-                pytest.fail(why)
-            pytest.skip(why)
-    libvirt_host.start()
-    yield
-    libvirt_host.stop()
-
-
-@pytest.fixture(scope="module")
-def machine_os(libvirt: None) -> Path:
-    """machine-os, built once into a cache shared by the tests' stores (content-addressed)."""
-    manifest = test_images.built()
-    # base volumes of earlier builds would pile up in libvirt's pool (650 MB each)
-    current = {str(manifest[k]).replace(":", "-") for k in ("disk", "kernel", "initrd")}
-    for line in libvirt_host.virsh("vol-list", "machine", check=False).splitlines():
-        name = line.split()[0] if line.split() else ""
-        if name.startswith(("base-", "kernel-", "initrd-")) and not any(
-            digest in name for digest in current
-        ):
-            libvirt_host.virsh("vol-delete", name, "--pool", "machine", check=False)
-    return IMAGE_CACHE
-
-
-class KvmCLI:
-    """The CLI as a user runs it: root by default, or `user` (runuser) with a store of its own."""
-
-    def __init__(self, store: Path, user: str = "") -> None:
-        self.store = store
-        self.user = user
-        store.mkdir(mode=0o700)
-        if not user:
-            (store / "cache").symlink_to(IMAGE_CACHE)
-
-    def env(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if (not k.startswith("DOCKER_") or k == "DOCKER_CONFIG") and k != "XDG_RUNTIME_DIR"
-        }
-        env.update(
-            MACHINE_STORAGE_PATH=str(self.store),
-            SHELL="/bin/bash",
-            PATH=f"{Path(MACHINE).parent}:{os.environ['PATH']}",
-        )
-        if not self.user:  # the tests' own libvirtd (a user's session has its own)
-            env["KVM_CONNECTION_URI"] = libvirt_host.URI
-        return env
-
-    def _as_user(self, argv: list[str]) -> list[str]:
-        return libvirt_host.in_netns(
-            ["runuser", "-u", self.user, "--", *argv] if self.user else argv
-        )
-
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            self._as_user([MACHINE, *args]),
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=900,
-            stdin=subprocess.DEVNULL,
-        )
-        if check:
-            assert result.returncode == 0, (args, result.stdout, result.stderr)
-        return result
-
-    def killed(self, point: str, *args: str) -> subprocess.CompletedProcess[str]:
-        """The CLI killed with SIGKILL at `point` (tests/killpoint.py), as root."""
-        return subprocess.run(
-            libvirt_host.in_netns([sys.executable, "-m", "tests.killpoint", *args]),
-            env={**self.env(), "MACHINE_TEST_KILL_AT": point, "PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            text=True,
-            timeout=900,
-            stdin=subprocess.DEVNULL,
-        )
-
-    def bash(self, script: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self._as_user(["bash", "-euo", "pipefail", "-c", script]),
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
 
 
 def seeded_host_key(name: str) -> str:

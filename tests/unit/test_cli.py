@@ -174,3 +174,16 @@ def test_classic_swarm_flags_are_refused_clearly(run, store_root: Path) -> None:
         assert "classic Swarm" in err and "--swarm-init" in err
         assert "swarm init|join|leave|ls" in err
     assert not (store_root / "machines/s1").exists()
+
+
+def test_inspect_shows_what_machine_made_of_a_swarm(run, store_root: Path) -> None:  # type: ignore[no-untyped-def]
+    assert run("create", "-d", "none", "--url", "tcp://192.0.2.7:2376", "m1")[0] == 0
+    assert "SwarmMode" not in json.loads(run("inspect", "m1")[1])  # docker-machine's keys only
+    member = store_root / "machines/m1/swarm.json"
+    member.write_text('{"role": "worker", "first": "sw1", "advertise": "10.0.0.7"}\n')
+    shown = json.loads(run("inspect", "m1")[1])["SwarmMode"]
+    assert shown == {"Role": "worker", "Swarm": "sw1", "AdvertiseAddr": "10.0.0.7"}
+    assert run("inspect", "-f", "{{.SwarmMode.Role}}", "m1")[1] == "worker\n"
+    member.write_text("[not json")  # damaged: left out, never a crash
+    code, out, _ = run("inspect", "m1")
+    assert code == 0 and "SwarmMode" not in json.loads(out)
