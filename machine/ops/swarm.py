@@ -84,14 +84,15 @@ def _call(m: Member, method: str, path: str, body: object = None) -> Any:
 MEMBERSHIP = "swarm.json"  # in the machine's folder: it joined a swarm (rm leaves it first)
 
 
-def _remember(ctx: Context, name: str, role: str, first: str, advertise: str) -> None:
-    """`first`: the machine the swarm was started on (its name in ls's SWARM column)."""
+def _remember(ctx: Context, name: str, role: str, first: str, advertise: str, node: str) -> None:
+    """`first`: the machine the swarm was started on (its name in ls's SWARM column); `node`:
+    its node ID, for taking it off the node list when its engine no longer answers."""
     import json
 
     from machine.store.files import write_atomic
 
     path = ctx.store.machine_dir(name) / MEMBERSHIP
-    entry = {"role": role, "first": first, "advertise": advertise}
+    entry = {"role": role, "first": first, "advertise": advertise, "node": node}
     write_atomic(path, json.dumps(entry) + "\n")
 
 
@@ -107,7 +108,7 @@ def membership(store: Store, name: str) -> dict[str, str]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {k: str(data.get(k) or "") for k in ("role", "first", "advertise")}
+    return {k: str(data.get(k) or "") for k in ("role", "first", "advertise", "node")}
 
 
 def first_manager(ctx: Context, name: str) -> str:
@@ -129,7 +130,7 @@ def init(ctx: Context, name: str, advertise: str = "") -> str:
         "/swarm/init",
         {"ListenAddr": f"0.0.0.0:{SWARM_PORT}", "AdvertiseAddr": advertise or m.ip},
     )
-    _remember(ctx, name, "manager", name, advertise or m.ip)
+    _remember(ctx, name, "manager", name, advertise or m.ip, str(node))
     return str(node)
 
 
@@ -152,7 +153,8 @@ def join(ctx: Context, name: str, manager: str, role: str = "worker", advertise:
             raise MachineError(f'Machine "{name}" is in another swarm', hint="Leave it first.")
         _set_role(lead, m.node_id, role)
         known = membership(ctx.store, name).get("advertise", "")
-        _remember(ctx, name, role, first_manager(ctx, manager) or manager, known or m.ip)
+        first = first_manager(ctx, manager) or manager
+        _remember(ctx, name, role, first, known or m.ip, m.node_id)
         return
     tokens = _call(lead, "GET", "/swarm").get("JoinTokens", {})
     token = tokens.get("Manager" if role == "manager" else "Worker")
@@ -170,7 +172,9 @@ def join(ctx: Context, name: str, manager: str, role: str = "worker", advertise:
             "JoinToken": token,
         },
     )
-    _remember(ctx, name, role, first_manager(ctx, manager) or manager, advertise or m.ip)
+    joined = member(ctx, name)  # its node ID exists from now on
+    first = first_manager(ctx, manager) or manager
+    _remember(ctx, name, role, first, advertise or m.ip, joined.node_id)
 
 
 def _knows(lead: Member, m: Member) -> bool:
@@ -206,7 +210,10 @@ def _set_role(lead: Member, node_id: str, role: str) -> None:
     deadline = time.monotonic() + ROLE_WAIT
     while True:
         status = (_node(lead, node_id).get("ManagerStatus") or {}).get("Reachability", "")
-        if (status == "reachable") == (role == "manager"):
+        # a manager is done once reachable; a worker once out of the raft group (no status:
+        # an unreachable manager stays "unreachable" until its demotion is applied)
+        done = status == "reachable" if role == "manager" else not status
+        if done:
             return
         if time.monotonic() > deadline:
             raise MachineError(
@@ -250,17 +257,24 @@ def nodes_of(lead: Member, machines: dict[str, str]) -> list[Node]:
     return out
 
 
-def members(ctx: Context) -> list[Member]:
-    """The store's machines that are in a swarm (machines that do not answer are left out)."""
-    out = []
-    for name in ctx.store.list_names():
+def members(ctx: Context, joined_only: bool = False) -> list[Member]:
+    """The store's machines that are in a swarm, asked together (machines that do not answer
+    are left out); `joined_only`: only those `machine` joined to one (they have swarm.json)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = [n for n in ctx.store.list_names() if not joined_only or in_swarm(ctx, n)]
+
+    def ask(name: str) -> Member | None:
         try:
             m = member(ctx, name, timeout=10.0)
         except (MachineError, OSError):
-            continue
-        if m.state == "active":
-            out.append(m)
-    return out
+            return None
+        return m if m.state == "active" else None
+
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:
+        return [m for m in pool.map(ask, names) if m is not None]
 
 
 def swarms(ctx: Context) -> list[list[Node]]:
@@ -283,7 +297,12 @@ def why_not_remove(ctx: Context, name: str) -> str:
         return ""  # not reachable: nothing to ask (rm -f is for that case)
     if m.state != "active" or not m.manager:
         return ""
-    nodes = nodes_of(m, {})
+    return removal_problem(name, nodes_of(m, {}))
+
+
+def removal_problem(name: str, nodes: list[Node]) -> str:
+    """The swarm rule for taking away one reachable manager (`name`) of `nodes`: workers keep
+    a manager, and the managers left keep a majority of themselves reachable (raft quorum)."""
     managers = [n for n in nodes if n.role == "manager"]
     reachable = [n for n in managers if n.state == "ready"]
     workers = [n for n in nodes if n.role == "worker"]
@@ -304,13 +323,17 @@ def why_not_remove(ctx: Context, name: str) -> str:
 def leave(ctx: Context, name: str, force: bool = False) -> None:
     """Drain `name`, demote it if it manages, have it leave, and remove its node from the
     managers' list (no Down entry stays)."""
-    m = member(ctx, name)
+    try:
+        m = member(ctx, name)
+    except MachineError as exc:
+        _take_off(ctx, name, exc, force)
+        return
     if m.state != "active":
         (ctx.store.machine_dir(name) / MEMBERSHIP).unlink(missing_ok=True)
         return
     if not force and (why := why_not_remove(ctx, name)):
         raise MachineError(f"Refusing to take {why}.", hint="Use -f to do it anyway.")
-    others = [o for o in members(ctx) if o.manager and o.name != name and _knows(o, m)]
+    others = [o for o in members(ctx, True) if o.manager and o.name != name and _knows(o, m)]
     lead = others[0] if others else None
     if lead is not None:
         _update(lead, m.node_id, Availability="drain")
@@ -319,3 +342,31 @@ def leave(ctx: Context, name: str, force: bool = False) -> None:
     if lead is not None:
         _call(lead, "DELETE", f"/nodes/{m.node_id}?force=true")
     (ctx.store.machine_dir(name) / MEMBERSHIP).unlink(missing_ok=True)
+
+
+def _take_off(ctx: Context, name: str, silent: MachineError, force: bool) -> None:
+    """`name`'s engine does not answer (a stopped VM, a host that is gone): another manager
+    of its swarm takes its node off the list (demoted first if it managed). Forced, with no
+    such manager, the machine just stops counting as a member."""
+    node_id = membership(ctx.store, name).get("node", "")
+    for lead in members(ctx, True):
+        if not lead.manager or lead.name == name or not node_id:
+            continue
+        try:
+            node = _node(lead, node_id)
+        except MachineError:
+            continue  # another swarm's manager
+        if node.get("Spec", {}).get("Role") == "manager":
+            _set_role(lead, node_id, "worker")
+        _call(lead, "DELETE", f"/nodes/{node_id}?force=true")
+        (ctx.store.machine_dir(name) / MEMBERSHIP).unlink(missing_ok=True)
+        return
+    if force:
+        (ctx.store.machine_dir(name) / MEMBERSHIP).unlink(missing_ok=True)
+        return
+    raise MachineError(
+        f"{silent.message}, and no other manager of its swarm in this store answers to take "
+        "it off the node list",
+        hint=f"Start it (`machine start {name}`) and try again, or use -f to go on anyway "
+        "(its node stays in the swarm as Down).",
+    )

@@ -152,8 +152,11 @@ def test_machines_and_a_vm_make_a_swarm(
         assert "manager" in cli("inspect", "-f", "{{.SwarmMode.Role}}", "sw2").stdout
         cli("swarm", "join", "sw2", "--manager", "sw1", "--role", "worker")
 
-        # a worker of each kind goes: drained, left, and off the managers' list (no Down node)
+        # a worker goes: drained, left, and off the managers' list (no Down node)
         cli("rm", "-y", "sw4")
+        assert _nodes(cli) == ["sw1 Ready", "sw2 Ready", "sw3 Ready"]
+        # one whose engine no longer answers is taken off the list by a manager
+        cli("ssh", "sw3", "sudo systemctl stop docker.socket docker")
         cli("rm", "-y", "sw3")
         assert _nodes(cli) == ["sw1 Ready", "sw2 Ready"]
 
