@@ -16,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import private_docker_config
-from machine import ops
+from machine.ops import context as opcontext
+from machine.ops import create as opcreate
 from machine.progress import Progress
 from machine.registry import Registry
 from machine.store.filestore import Store
@@ -45,14 +46,16 @@ def main(runs: int) -> None:
         totals: list[float] = []
         try:
             for i in range(runs):
-                ctx = ops.Context(Store(Path(tmp, f"store{i}")), Registry(), Progress(quiet=True))
-                opts = ops.CreateOptions(
+                ctx = opcontext.Context(
+                    Store(Path(tmp, f"store{i}")), Registry(), Progress(quiet=True)
+                )
+                opts = opcreate.CreateOptions(
                     name="bench",
                     driver="generic",
                     driver_values={"IPAddress": host.ip, "SSHKey": str(key)},
                 )
                 start = time.perf_counter()
-                ops.create(ctx, opts)
+                opcreate.create(ctx, opts)
                 totals.append(time.perf_counter() - start)
                 for message, seconds in ctx.progress.timings:
                     phases[message].append(seconds)

@@ -21,8 +21,9 @@ COUNT = 1000
 
 def _generic_record(root: Path, name: str, ip: str) -> None:
     """A generic machine's record with real certificates, as create leaves it (no host needed)."""
-    from machine import ops
     from machine.driver import Endpoint
+    from machine.ops import context as opcontext
+    from machine.ops import provisioning
     from machine.store.filestore import Store
     from machine.store.record import HostOptions, HostRecord
     from machine.tls import certstore
@@ -47,12 +48,16 @@ def _generic_record(root: Path, name: str, ip: str) -> None:
         Name=name,
         DriverName="generic",
         Driver=driver,
-        HostOptions=HostOptions(Driver="generic", AuthOptions=ops.auth_options(store, name)),
+        HostOptions=HostOptions(Driver="generic", AuthOptions=opcontext.auth_options(store, name)),
     )
     store.save(record)
     ep = Endpoint(ip, ip, 22, "root", "")
     certstore.issue_server_cert(
-        files, name, ops.server_cert_hosts(record, ep), mdir / "server.pem", mdir / "server-key.pem"
+        files,
+        name,
+        provisioning.server_cert_hosts(record, ep),
+        mdir / "server.pem",
+        mdir / "server-key.pem",
     )
     certstore.copy_client_files(files, mdir)
 

@@ -19,9 +19,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import private_docker_config
-from machine import ops
 from machine.images import osimage
 from machine.images.cache import Cache, Digest
+from machine.ops import context as opcontext
+from machine.ops import create as opcreate
+from machine.ops import lifecycle
 from machine.progress import Progress
 from machine.registry import Registry
 from machine.store.filestore import Store
@@ -52,8 +54,8 @@ def main(runs: int) -> None:
             store = Path(tmp, f"store{i}")
             store.mkdir()
             (store / "cache").symlink_to(IMAGE_CACHE)
-            ctx = ops.Context(Store(store), Registry(), Progress(quiet=True))
-            opts = ops.CreateOptions(
+            ctx = opcontext.Context(Store(store), Registry(), Progress(quiet=True))
+            opts = opcreate.CreateOptions(
                 name=f"bench{i}",
                 driver="kvm",
                 wait_timeout=900,
@@ -63,14 +65,14 @@ def main(runs: int) -> None:
                     "connectionString": libvirt_host.URI,
                 },
             )
-            ops.create(ctx, opts)
+            opcreate.create(ctx, opts)
             for message, seconds in ctx.progress.timings:
                 phases[message].append(seconds)
-            ops.stop(ctx, f"bench{i}")
+            lifecycle.stop(ctx, f"bench{i}")
             started = time.perf_counter()
-            ops.start(ctx, f"bench{i}")
+            lifecycle.start(ctx, f"bench{i}")
             starts.append(time.perf_counter() - started)
-            ops.remove(ctx, f"bench{i}")
+            lifecycle.remove(ctx, f"bench{i}")
     accel = (
         "software emulation (TCG)" if not os.access("/dev/kvm", os.W_OK) else "see create's note"
     )

@@ -21,7 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import private_docker_config
-from machine import ops
+from machine.ops import context as opcontext
+from machine.ops import create as opcreate
+from machine.ops import lifecycle
 from machine.progress import Progress
 from machine.registry import Registry
 from machine.store.filestore import Store
@@ -42,9 +44,9 @@ def main(runs: int) -> None:
                 store = Path(tmp, f"store{i}")
                 store.mkdir()
                 (store / "cache").symlink_to(test_images.IMAGE_CACHE)
-                ctx = ops.Context(Store(store), Registry(), Progress(quiet=True))
+                ctx = opcontext.Context(Store(store), Registry(), Progress(quiet=True))
                 name = f"bench{i}"
-                opts = ops.CreateOptions(
+                opts = opcreate.CreateOptions(
                     name=name,
                     driver="vmwarevsphere",
                     wait_timeout=600,
@@ -58,14 +60,14 @@ def main(runs: int) -> None:
                         ),
                     },
                 )
-                ops.create(ctx, opts)
+                opcreate.create(ctx, opts)
                 for message, seconds in ctx.progress.timings:
                     phases[message].append(seconds)
-                ops.stop(ctx, name)
+                lifecycle.stop(ctx, name)
                 started = time.perf_counter()
-                ops.start(ctx, name)
+                lifecycle.start(ctx, name)
                 starts.append(time.perf_counter() - started)
-                ops.remove(ctx, name)
+                lifecycle.remove(ctx, name)
     print(
         f"create -> engine answering, vmwarevsphere on vcsim, machine-os OVA ({runs} runs, median)"
     )

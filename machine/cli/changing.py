@@ -22,9 +22,9 @@ from machine.cli.common import (
 
 
 def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) -> None:
-    from machine import ops
     from machine.cli import driverflags
     from machine.cli.create import default_driver
+    from machine.ops import create as opcreate
     from machine.registry import default_registry
     from machine.store.record import EngineOptions
 
@@ -63,7 +63,7 @@ def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) ->
         Env=tuple(params["engine_env"]),
         InstallURL=params["engine_install_url"] or "",
     )
-    opts = ops.CreateOptions(
+    opts = opcreate.CreateOptions(
         name=name,
         driver=driver_class.name,
         driver_values=driverflags.values(driver_class.Config, params),
@@ -79,7 +79,7 @@ def run_create(ctx: click.Context, driver_class: Any, params: dict[str, Any]) ->
     if clustered and not driver_class.features.provisions_engine:
         raise errors.UsageError(f"Error: a {driver_class.name} machine has no engine to cluster")
     c = context_of(ctx)
-    ops.create(c, opts)
+    opcreate.create(c, opts)
     prog = globals_of(ctx).prog
     if clustered:
         _cluster(c, name, params, prog)
@@ -171,7 +171,7 @@ def rm_cmd(
     ] = False,
 ) -> None:
     """Remove a machine."""
-    from machine import ops
+    from machine.ops import lifecycle
 
     if not names:
         raise errors.UsageError("Error: Expected to get one or more machine names as arguments")
@@ -188,7 +188,7 @@ def rm_cmd(
     hints: list[str] = []
     for name in names:
         try:
-            ops.remove(c, name, force=force)
+            lifecycle.remove(c, name, force=force)
             print(f"Successfully removed {name}")
         except errors.MachineError as exc:
             failures.append(f'Error removing host "{name}": {exc.message}')
@@ -231,11 +231,11 @@ def provision_cmd(
     ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
 ) -> None:
     """Re-provision existing machines."""
-    from machine import ops
+    from machine.ops import provisioning
 
     targets = names_or_default(ctx, names or [])
     contexts = contexts_of(ctx, targets)
-    for_each(targets, lambda name: ops.provision_machine(contexts[name], name))
+    for_each(targets, lambda name: provisioning.provision_machine(contexts[name], name))
 
 
 def regenerate_certs_cmd(
@@ -249,7 +249,7 @@ def regenerate_certs_cmd(
     ] = False,
 ) -> None:
     """Regenerate TLS Certificates for a machine."""
-    from machine import ops
+    from machine.ops import provisioning
 
     targets = names_or_default(ctx, names or [])
     if not force:
@@ -258,16 +258,16 @@ def regenerate_certs_cmd(
             return
     contexts = contexts_of(ctx, targets)
     if client_certs:
-        ops.regenerate_client_certs(contexts[targets[0]])
-    for_each(targets, lambda name: ops.regenerate_certs(contexts[name], name))
+        provisioning.regenerate_client_certs(contexts[targets[0]])
+    for_each(targets, lambda name: provisioning.regenerate_certs(contexts[name], name))
 
 
 def _lifecycle(ctx: click.Context, names: list[str] | None, action: str, hint: str = "") -> None:
-    from machine import ops
+    from machine.ops import lifecycle
 
     targets = names_or_default(ctx, names or [])
     contexts = contexts_of(ctx, targets)
-    operation = getattr(ops, action)
+    operation = getattr(lifecycle, action)
     for_each(targets, lambda name: operation(contexts[name], name))
     if hint:
         prog = globals_of(ctx).prog
@@ -320,17 +320,17 @@ def use_cmd(
 
     `docker` then talks to the machine with no variables set; -u goes back to the docker CLI's
     default context."""
-    from machine import ops
+    from machine.ops import provisioning
 
     names = names or []
     if unset:
         if names:
             raise errors.UsageError("Error: Expected no machine name when the -u flag is present")
-        ops.use_context(context_of(ctx, quiet=True), None)
+        provisioning.use_context(context_of(ctx, quiet=True), None)
         print('Current context is now "default"', file=sys.stderr)
         return
     from machine.cli.common import one_name
 
     name = one_name(ctx, names)
-    ops.use_context(context_of(ctx, quiet=True), name)
+    provisioning.use_context(context_of(ctx, quiet=True), name)
     print(f'Current context is now "{name}"', file=sys.stderr)

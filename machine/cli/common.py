@@ -23,7 +23,7 @@ def store_of(ctx: click.Context) -> Store:
 
 
 def context_of(ctx: click.Context, quiet: bool = False, prefix: str = "") -> Any:
-    from machine.ops import Context
+    from machine.ops.context import Context
     from machine.progress import Progress
     from machine.registry import default_registry
 

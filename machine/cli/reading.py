@@ -82,9 +82,9 @@ def env_cmd(
     store = store_of(ctx)
     url, ip, _ours = _url_for_env(ctx, store, name, "Error checking TLS connection: ")
     if context:
-        from machine import ops
+        from machine.ops import provisioning
 
-        ops.ensure_context(context_of(ctx, quiet=True), name)
+        provisioning.ensure_context(context_of(ctx, quiet=True), name)
         unset_names = [n for n in var_names if n != "DOCKER_CONTEXT"]
         sys.stdout.write(envmod.render_switch(shell, unset_names, [("DOCKER_CONTEXT", name)], argv))
         return
@@ -168,13 +168,13 @@ def ls_cmd(
 
 def ip_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
     """Get the IP address of a machine."""
-    from machine import ops
+    from machine.ops import context as opcontext
 
     c = context_of(ctx, quiet=True)
     results: dict[str, str] = {}
 
     def one(name: str) -> None:
-        _record, driver = ops.load(c, name)
+        _record, driver = opcontext.load(c, name)
         results[name] = driver.endpoint().ip
 
     targets = names_or_default(ctx, names or [])
@@ -187,10 +187,10 @@ def url_cmd(
     ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
 ) -> None:
     """Get the URL of a machine."""
-    from machine import ops
+    from machine.ops import context as opcontext
 
     name = one_name(ctx, names or [])
-    _record, driver = ops.load(context_of(ctx, quiet=True), name)
+    _record, driver = opcontext.load(context_of(ctx, quiet=True), name)
     print(driver.url())
 
 
@@ -198,7 +198,7 @@ def status_cmd(
     ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
 ) -> None:
     """Get the status of a machine."""
-    from machine import ops
+    from machine.ops import lifecycle
 
     name = one_name(ctx, names or [])
     store = store_of(ctx)
@@ -206,7 +206,7 @@ def status_cmd(
         exc = errors.HostNotFound(name)
         exc.exit_code = errors.EXIT_NOT_FOUND
         raise exc
-    print(ops.state_of(context_of(ctx, quiet=True), name).value)
+    print(lifecycle.state_of(context_of(ctx, quiet=True), name).value)
 
 
 def inspect_cmd(
@@ -217,7 +217,7 @@ def inspect_cmd(
     ] = "",
 ) -> None:
     """Inspect information about a machine."""
-    from machine import ops
+    from machine.ops import context as opcontext
     from machine.store.record import record_to_json
 
     name = one_name(ctx, names or [])
@@ -226,7 +226,7 @@ def inspect_cmd(
     import contextlib
 
     with contextlib.suppress(errors.DriverNotFound):  # without its driver: the record as stored
-        record = record.with_driver(ops.driver_for(c, record).to_json())
+        record = record.with_driver(opcontext.driver_for(c, record).to_json())
     data = record_to_json(record)
     from machine.ops.swarm import membership
 
@@ -252,8 +252,8 @@ def config_cmd(
     ] = False,
 ) -> None:
     """Print the connection config for machine."""
-    from machine import ops
     from machine.docker import dockerapi
+    from machine.ops import context as opcontext
 
     if swarm:
         raise errors.MachineError(
@@ -270,7 +270,7 @@ def config_cmd(
     prog = globals_of(ctx).prog
     try:
         if ours:
-            dockerapi.handshake(url, ops.tls_files(store, name), timeout=20.0)
+            dockerapi.handshake(url, opcontext.tls_files(store, name), timeout=20.0)
     except ssl.SSLError as exc:  # it answered, and the certificates do not fit
         raise errors.MachineError(
             f"{prefix}Error checking the TLS connection to {url}: "
@@ -323,15 +323,15 @@ def version_cmd(ctx: typer.Context, name: Annotated[str | None, typer.Argument()
     if name is None:
         print(version_line(globals_of(ctx).prog))
         return
-    from machine import ops
     from machine.docker import dockerapi
+    from machine.ops import context as opcontext
 
     name = one_name(ctx, [name])
     c = context_of(ctx, quiet=True)
-    _record, driver = ops.load(c, name)
+    _record, driver = opcontext.load(c, name)
     url = driver.url()
     try:
-        print(dockerapi.version(url, ops.tls_files(c.store, name)))
+        print(dockerapi.version(url, opcontext.tls_files(c.store, name)))
     except (OSError, ValueError) as exc:
         raise errors.MachineError(
             f'Error getting the Docker version of "{name}" at {url or "(no URL)"}: {exc}',

@@ -26,7 +26,7 @@ def ssh_cmd(
     ] = None,
 ) -> None:
     """Log into or run a command on a machine with SSH."""
-    from machine import ops
+    from machine.ops import lifecycle
     from machine.remote import ssh
 
     g = globals_of(ctx)
@@ -42,7 +42,7 @@ def ssh_cmd(
         )
     name, command = (args[0], args[1:]) if args else (None, [])
     target_name = one_name(ctx, [name] if name is not None else [])
-    _record, _driver, target = ops.ssh_endpoint(context_of(ctx, quiet=True), target_name)
+    _record, _driver, target = lifecycle.ssh_endpoint(context_of(ctx, quiet=True), target_name)
     words = command
     if not g.native_ssh and shutil.which("ssh"):
         argv = ssh.openssh_argv(target, words, stdin_tty=sys.stdin.isatty())
@@ -57,10 +57,10 @@ def ssh_cmd(
 
 
 def _targets(ctx: click.Context, machines: set[str]) -> dict[str, Any]:
-    from machine import ops
+    from machine.ops import lifecycle
 
     c = context_of(ctx, quiet=True)
-    return {name: ops.ssh_endpoint(c, name)[2] for name in machines}
+    return {name: lifecycle.ssh_endpoint(c, name)[2] for name in machines}
 
 
 def _require_tool(tool: str, package: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from machine.driver import Driver, State
 from machine.errors import MachineError, Unfinished, UsageError, program
-from machine.ops import Context, driver_for, tls_files
+from machine.ops.context import Context, driver_for, tls_files
 from machine.store import journal as journal_mod
 from machine.store import paths
 from machine.store.filestore import Store

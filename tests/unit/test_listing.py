@@ -6,8 +6,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from machine import ops
 from machine.driver import Driver, State
+from machine.ops import context as opcontext
 from machine.ops import listing
 from machine.progress import Progress
 from machine.registry import Registry
@@ -38,12 +38,12 @@ class CountingDriver(FakeDriver):
         return [State.STOPPED for _ in drivers]
 
 
-def context(root: Path) -> ops.Context:
+def context(root: Path) -> opcontext.Context:
     registry = Registry(_loaded={"slow": SlowDriver, "counting": CountingDriver})
-    return ops.Context(Store(root), registry, Progress(quiet=True))
+    return opcontext.Context(Store(root), registry, Progress(quiet=True))
 
 
-def save(ctx: ops.Context, name: str, driver: str) -> None:
+def save(ctx: opcontext.Context, name: str, driver: str) -> None:
     ctx.store.save(HostRecord(Name=name, DriverName=driver, Driver={"MachineName": name}))
 
 
