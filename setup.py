@@ -69,7 +69,7 @@ setup(
         **{package: ["py.typed"] for package in package_dir},
     },
     entry_points={
-        "console_scripts": ["machine = machine.cli.main:main"],
+        "console_scripts": ["machine = machine.cli.fast:main"],
         "machine.drivers": driver_entry_points,
     },
     extras_require=extras,

@@ -1,5 +1,5 @@
 import sys
 
-from machine.cli.main import main
+from machine.cli.fast import main
 
 sys.exit(main())

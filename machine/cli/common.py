@@ -3,31 +3,77 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import click
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from machine import errors
 from machine.store.filestore import Store, validate_name
 
+if TYPE_CHECKING:
+    import click
+
 DEFAULT_NAME = "default"
 
 
-def globals_of(ctx: click.Context) -> Any:
-    return ctx.find_root().obj
+class Globals:
+    """The global options, as every command sees them (a plain class: the common commands
+    also run without the command-line framework, see fast.py)."""
+
+    __slots__ = (
+        "debug",
+        "native_ssh",
+        "prog",
+        "storage_path",
+        "tls_ca_cert",
+        "tls_ca_key",
+        "tls_client_cert",
+        "tls_client_key",
+    )
+
+    def __init__(
+        self,
+        storage_path: Path,
+        debug: bool,
+        native_ssh: bool,
+        prog: str,
+        tls_ca_cert: str | None = None,
+        tls_ca_key: str | None = None,
+        tls_client_cert: str | None = None,
+        tls_client_key: str | None = None,
+    ) -> None:
+        self.storage_path = storage_path
+        self.debug = debug
+        self.native_ssh = native_ssh
+        self.prog = prog
+        self.tls_ca_cert = tls_ca_cert
+        self.tls_ca_key = tls_ca_key
+        self.tls_client_cert = tls_client_cert
+        self.tls_client_key = tls_client_key
+
+    def store(self) -> Store:
+        return Store(self.storage_path)
+
+
+def globals_of(ctx: click.Context) -> Globals:
+    g = ctx.find_root().obj
+    assert isinstance(g, Globals)
+    return g
 
 
 def store_of(ctx: click.Context) -> Store:
-    g = globals_of(ctx)
-    return Store(g.storage_path)
+    return Store(globals_of(ctx).storage_path)
 
 
 def context_of(ctx: click.Context, quiet: bool = False, prefix: str = "") -> Any:
+    return context_for(store_of(ctx), quiet, prefix)
+
+
+def context_for(store: Store, quiet: bool = False, prefix: str = "") -> Any:
     from machine.ops.context import Context
     from machine.progress import Progress
     from machine.registry import default_registry
 
-    return Context(store_of(ctx), default_registry(), Progress(quiet=quiet, prefix=prefix))
+    return Context(store, default_registry(), Progress(quiet=quiet, prefix=prefix))
 
 
 def contexts_of(ctx: click.Context, names: list[str]) -> Any:
@@ -51,20 +97,28 @@ def checked(names: list[str]) -> list[str]:
 
 
 def one_name(ctx: click.Context, names: list[str]) -> str:
+    return one_name_in(store_of(ctx), names)
+
+
+def one_name_in(store: Store, names: list[str]) -> str:
     """docker-machine's rule: no name means the machine called "default", if it exists."""
     if len(names) > 1:
         raise errors.UsageError("Error: Expected one machine name as an argument")
     if names:
         return checked(names)[0]
-    if store_of(ctx).exists(DEFAULT_NAME):
+    if store.exists(DEFAULT_NAME):
         return DEFAULT_NAME
     raise errors.UsageError('Error: No machine name(s) specified and no "default" machine exists')
 
 
 def names_or_default(ctx: click.Context, names: list[str]) -> list[str]:
+    return names_or_default_in(store_of(ctx), names)
+
+
+def names_or_default_in(store: Store, names: list[str]) -> list[str]:
     if names:
         return checked(names)
-    return [one_name(ctx, [])]
+    return [one_name_in(store, [])]
 
 
 def for_each(names: list[str], action: Any) -> None:

@@ -10,60 +10,24 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 import click
 import typer
 import typer.core
 
-from machine import __version__, errors
+from machine import errors
+from machine.cli import report
+from machine.cli.about import VERSION, build_id, version_line
+from machine.cli.common import Globals
 
-VERSION = __version__
-
-
-def build_id() -> str:
-    """The commit this copy was built from: a checkout's HEAD, read without running git."""
-    git = Path(__file__).resolve().parents[2] / ".git"
-    try:
-        head = (git / "HEAD").read_text().strip()
-        if head.startswith("ref: "):
-            ref = head[5:]
-            path = git / ref
-            if path.is_file():
-                head = path.read_text().strip()
-            else:  # packed refs
-                for line in (git / "packed-refs").read_text().splitlines():
-                    if line.endswith(" " + ref):
-                        head = line.split()[0]
-        if len(head) >= 7 and all(c in "0123456789abcdef" for c in head):
-            return head[:7]
-    except OSError:
-        pass
-    return "release"
-
-
-def version_line(prog: str) -> str:
-    return f"{prog} version {VERSION}, build {build_id()}"
+__all__ = ["VERSION", "build_id", "version_line"]
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
         print(version_line(ctx.find_root().info_name or "machine"))
         ctx.exit(0)
-
-
-@dataclass
-class Globals:
-    storage_path: Path
-    debug: bool
-    native_ssh: bool
-    prog: str
-    tls_ca_cert: str | None = None
-    tls_ca_key: str | None = None
-    tls_client_cert: str | None = None
-    tls_client_key: str | None = None
 
 
 class Group(typer.core.TyperGroup):
@@ -181,13 +145,6 @@ def _globals(
     )
 
 
-def _prog_name(argv0: str) -> str:
-    base = os.path.basename(argv0)
-    if base in ("__main__.py", "") or base.startswith("python"):
-        return "machine"
-    return base
-
-
 def _create_command() -> click.Command:
     from machine.cli.create import CreateCommand
 
@@ -220,19 +177,12 @@ def build() -> click.Group:
     return group
 
 
-def _terminated(signum: int, frame: object) -> None:
-    raise errors.Terminated
-
-
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if any("\0" in a for a in args):  # only possible in-process: exec cannot pass a NUL
         print("Error: an argument holds a NUL character", file=sys.stderr)
         return 1
-    prog = _prog_name(sys.argv[0])
-    if "--compat" in args or os.environ.get("MACHINE_COMPAT", "").lower() in ("1", "true"):
-        prog = "docker-machine"  # the name every message and hint uses
-    errors.set_program(prog)
+    prog = report.program(args)
     debug = "-D" in args or "--debug" in args or bool(os.environ.get("MACHINE_DEBUG"))
     if debug:
         import logging
@@ -244,15 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         # botocore logs whole requests at DEBUG: user data (a host key) and signed headers
         for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGTERM, report.terminated)
     try:
         group = build()
         code = group.main(args=args, prog_name=prog, standalone_mode=False)
         if isinstance(code, int):  # click returns Exit's code instead of raising it here
             return code
-    except errors.MachineError as exc:
-        _report(exc.message, exc.hint, debug, exc)
-        return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort as exc:
@@ -271,41 +218,9 @@ def main(argv: list[str] | None = None) -> int:
             print(ctx.get_usage(), file=sys.stderr)
         print(f"Error: {exc.format_message()}", file=sys.stderr)
         return 1
-    except errors.Terminated:
-        print("Terminated.", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 1
-    except RecursionError as exc:
-        _report("Error: the input is nested too deeply to process", "", debug, exc)
-        return 1
-    except Exception as exc:  # the last resort: a bug of ours, said in one line
-        _report(
-            f"Error: unexpected {type(exc).__name__}: {_one_line(str(exc))}",
-            f"This is a bug in {prog}; run with -D for details.",
-            debug,
-            exc,
-        )
-        return 1
+    except BaseException as exc:  # ours, interruptions, and the last resort for bugs
+        return report.outcome(exc, prog, debug)
     return 0
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= 300 else line[:297] + "..."
-
-
-def _report(message: str, hint: str, debug: bool, exc: BaseException) -> None:
-    if debug:
-        import traceback
-
-        traceback.print_exception(exc, file=sys.stderr)
-    print(message, file=sys.stderr)
-    if hint:
-        print(hint, file=sys.stderr)
 
 
 def entry() -> None:

@@ -1,27 +1,15 @@
-"""Commands that read machines: env, ls, ip, url, status, inspect, config, active, version."""
+"""Commands that read machines: env, ls, ip, url, status, inspect, config, active, version.
+
+Here are their flags and help; what they do is in readers.py, shared with the fast path."""
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from typing import Annotated
 
-import click
 import typer
 
-from machine import errors
-from machine.cli.common import (
-    context_of,
-    for_each,
-    globals_of,
-    names_or_default,
-    one_name,
-    seconds,
-    store_of,
-)
-from machine.store import paths
-from machine.store.filestore import Store
+from machine.cli.common import globals_of
 
 
 def env_cmd(
@@ -50,77 +38,9 @@ def env_cmd(
     ] = False,
 ) -> None:
     """Display the commands to set up the environment for the Docker client."""
-    from machine.render import env as envmod
+    from machine.cli import readers
 
-    names = names or []
-    environ = dict(os.environ)
-    if not shell:
-        detected = envmod.detect_shell(environ)
-        if detected is None:
-            print(
-                "The default lines below are for a sh/bash shell, you can specify the shell "
-                "you're using, with the --shell flag.",
-                file=sys.stderr,
-            )
-        shell = detected or "sh"
-    argv = [globals_of(ctx).prog, *sys.argv[1:]]
-    var_names = ["DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_MACHINE_NAME"]
-    if context:
-        var_names.append("DOCKER_CONTEXT")
-    if unset:
-        if names:
-            raise errors.UsageError("Error: Expected no machine name when the -u flag is present")
-        if no_proxy:
-            var_names.append(envmod.no_proxy_name(environ))
-        sys.stdout.write(envmod.render_unset(shell, var_names, argv))
-        return
-    if swarm:
-        raise errors.MachineError(
-            "Error: classic Swarm is not supported; the engine's swarm mode needs no --swarm"
-        )
-    name = one_name(ctx, names)
-    store = store_of(ctx)
-    url, ip, _ours = _url_for_env(ctx, store, name, "Error checking TLS connection: ")
-    if context:
-        from machine.ops import provisioning
-
-        provisioning.ensure_context(context_of(ctx, quiet=True), name)
-        unset_names = [n for n in var_names if n != "DOCKER_CONTEXT"]
-        sys.stdout.write(envmod.render_switch(shell, unset_names, [("DOCKER_CONTEXT", name)], argv))
-        return
-    variables = [
-        ("DOCKER_TLS_VERIFY", "1"),
-        ("DOCKER_HOST", url),
-        ("DOCKER_CERT_PATH", str(store.machine_dir(name))),
-        ("DOCKER_MACHINE_NAME", name),
-    ]
-    if no_proxy:
-        variables.append(envmod.no_proxy(environ, ip))
-    try:
-        text = envmod.render(shell, variables, argv)
-    except envmod.UnsafeValue as exc:
-        raise errors.MachineError(
-            f"Error: {exc}", hint=f"Nothing was printed, so nothing can run in your {shell}."
-        ) from None
-    sys.stdout.write(text)
-
-
-def _url_for_env(ctx: click.Context, store: Store, name: str, prefix: str) -> tuple[str, str, bool]:
-    """(engine URL, IP, whether the engine is behind TLS we issued rather than a `none`
-    record's) from the record, after the local certificate check."""
-    from machine.registry import default_registry
-    from machine.tls import tlscheck
-
-    record = store.load(name)
-    driver = default_registry().driver(record, str(store.config_path(name)))
-    driver.store_root = store.root
-    url = driver.url()
-    if not url:
-        raise errors.HostNotRunning(name)
-    ip = driver.endpoint().ip
-    if driver.features.provisions_engine:
-        tlscheck.verify(store.machine_dir(name), ip, name, prefix)
-    return url, ip, driver.features.provisions_engine
+    readers.env(globals_of(ctx), names or [], shell, unset, no_proxy, swarm, context)
 
 
 def ls_cmd(
@@ -139,74 +59,34 @@ def ls_cmd(
     ] = None,
 ) -> None:
     """List machines."""
-    from machine.ops import listing
-    from machine.registry import default_registry
+    from machine.cli import readers
 
-    if extra:
-        raise errors.UsageError(f"Invalid command line. Found extra arguments [{' '.join(extra)}]")
-    store = store_of(ctx)
-    wanted = listing.Filters.parse(filters or [])
-    timeout = seconds(timeout, "--timeout")
-    store.prune_locks()
-    if quiet and not filters:
-        # names only: no record needs loading and no machine needs asking
-        sys.stdout.write("".join(f"{name}\n" for name in store.list_names()))
-        return
-    c = context_of(ctx, quiet=True)
-    needs_state = bool(wanted.state) or not quiet
-    items = listing.rows(c, timeout, wanted, query_engines=not quiet and needs_state)
-    # Try every installed plugin so a broken one is reported even when no machine uses it
-    # (drivers import their SDKs lazily, so this costs little).
-    default_registry().load_all(warn=False)
-    for name, why in default_registry().broken.items():
-        print(f'Warning: driver plugin "{name}" is broken: {why}', file=sys.stderr)
-    if quiet:
-        sys.stdout.write("".join(f"{row.Name}\n" for row in items))
-        return
-    sys.stdout.write(listing.render(items, fmt))
+    readers.ls(globals_of(ctx), extra or [], quiet, timeout, fmt, filters)
 
 
 def ip_cmd(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
     """Get the IP address of a machine."""
-    from machine.ops import context as opcontext
+    from machine.cli import readers
 
-    c = context_of(ctx, quiet=True)
-    results: dict[str, str] = {}
-
-    def one(name: str) -> None:
-        _record, driver = opcontext.load(c, name)
-        results[name] = driver.endpoint().ip
-
-    targets = names_or_default(ctx, names or [])
-    for_each(targets, one)
-    for name in targets:
-        print(results[name])
+    readers.ip(globals_of(ctx), names or [])
 
 
 def url_cmd(
     ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
 ) -> None:
     """Get the URL of a machine."""
-    from machine.ops import context as opcontext
+    from machine.cli import readers
 
-    name = one_name(ctx, names or [])
-    _record, driver = opcontext.load(context_of(ctx, quiet=True), name)
-    print(driver.url())
+    readers.url(globals_of(ctx), names or [])
 
 
 def status_cmd(
     ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument()] = None
 ) -> None:
     """Get the status of a machine."""
-    from machine.ops import lifecycle
+    from machine.cli import readers
 
-    name = one_name(ctx, names or [])
-    store = store_of(ctx)
-    if not store.exists(name):
-        exc = errors.HostNotFound(name)
-        exc.exit_code = errors.EXIT_NOT_FOUND
-        raise exc
-    print(lifecycle.state_of(context_of(ctx, quiet=True), name).value)
+    readers.status(globals_of(ctx), names or [])
 
 
 def inspect_cmd(
@@ -217,31 +97,9 @@ def inspect_cmd(
     ] = "",
 ) -> None:
     """Inspect information about a machine."""
-    from machine.ops import context as opcontext
-    from machine.store.record import record_to_json
+    from machine.cli import readers
 
-    name = one_name(ctx, names or [])
-    c = context_of(ctx, quiet=True)
-    record = c.store.load(name)
-    import contextlib
-
-    with contextlib.suppress(errors.DriverNotFound):  # without its driver: the record as stored
-        record = record.with_driver(opcontext.driver_for(c, record).to_json())
-    data = record_to_json(record)
-    from machine.ops.swarm import membership
-
-    if swarm := membership(c.store, name):  # a key of its own: docker-machine's stay as they were
-        data["SwarmMode"] = {
-            "Role": swarm["role"],
-            "Swarm": swarm["first"],
-            "AdvertiseAddr": swarm["advertise"],
-        }
-    if fmt:
-        from machine.render.template import render
-
-        sys.stdout.write(render(fmt, data) + "\n")
-        return
-    print(json.dumps(data, indent=4, ensure_ascii=False))
+    readers.inspect(globals_of(ctx), names or [], fmt)
 
 
 def config_cmd(
@@ -252,42 +110,9 @@ def config_cmd(
     ] = False,
 ) -> None:
     """Print the connection config for machine."""
-    from machine.docker import dockerapi
-    from machine.ops import context as opcontext
+    from machine.cli import readers
 
-    if swarm:
-        raise errors.MachineError(
-            "Error: classic Swarm is not supported; the engine's swarm mode needs no --swarm"
-        )
-    name = one_name(ctx, names or [])
-    store = store_of(ctx)
-    prefix = "Error running connection boilerplate: "
-    url, _ip, ours = _url_for_env(ctx, store, name, prefix)
-    # Like docker-machine, `config` checks that the engine answers over TLS: autoscalers use
-    # its exit code as a reachability probe. (`env` skips this to stay instant.)
-    import ssl
-
-    prog = globals_of(ctx).prog
-    try:
-        if ours:
-            dockerapi.handshake(url, opcontext.tls_files(store, name), timeout=20.0)
-    except ssl.SSLError as exc:  # it answered, and the certificates do not fit
-        raise errors.MachineError(
-            f"{prefix}Error checking the TLS connection to {url}: "
-            f"{getattr(exc, 'verify_message', '') or exc.reason or exc}",
-            hint="The engine and this store do not trust each other's certificates (a new CA, "
-            f"or certificates replaced on the host). Run `{prog} regenerate-certs {name}`.",
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise errors.MachineError(
-            f"{prefix}Error checking the host: {exc}",
-            hint=f"Check that the machine is running (`{prog} status {name}`).",
-        ) from None
-    mdir = store.machine_dir(name)
-    print(
-        f'--tlsverify\n--tlscacert="{mdir / paths.CA_CERT}"\n'
-        f'--tlscert="{mdir / paths.CLIENT_CERT}"\n--tlskey="{mdir / paths.CLIENT_KEY}"\n-H={url}'
-    )
+    readers.config(globals_of(ctx), names or [], swarm)
 
 
 def active_cmd(
@@ -298,45 +123,16 @@ def active_cmd(
     ] = 10.0,
 ) -> None:
     """Print which machine is active."""
-    from machine.ops import listing
+    from machine.cli import readers
 
-    if args:
-        raise errors.UsageError("Error: Too many arguments given")
-    if not os.environ.get("DOCKER_HOST"):
-        raise errors.MachineError("No active host found")
-    items = listing.rows(
-        context_of(ctx, quiet=True), seconds(timeout, "--timeout"), query_engines=False
-    )
-    active = [row.Name for row in items if row.ActiveHost]
-    if active:
-        print(active[0])
-        return
-    if any(row.State == "Timeout" for row in items):
-        raise errors.MachineError("Error getting active host: timeout")
-    raise errors.MachineError("No active host found")
+    readers.active(globals_of(ctx), args or [], timeout)
 
 
 def version_cmd(ctx: typer.Context, name: Annotated[str | None, typer.Argument()] = None) -> None:
     """Show the version information (of this tool, or of a machine's engine)."""
-    from machine.cli.main import version_line
+    from machine.cli import readers
 
-    if name is None:
-        print(version_line(globals_of(ctx).prog))
-        return
-    from machine.docker import dockerapi
-    from machine.ops import context as opcontext
-
-    name = one_name(ctx, [name])
-    c = context_of(ctx, quiet=True)
-    _record, driver = opcontext.load(c, name)
-    url = driver.url()
-    try:
-        print(dockerapi.version(url, opcontext.tls_files(c.store, name)))
-    except (OSError, ValueError) as exc:
-        raise errors.MachineError(
-            f'Error getting the Docker version of "{name}" at {url or "(no URL)"}: {exc}',
-            hint=f"Check that the machine is running (`{globals_of(ctx).prog} status {name}`).",
-        ) from None
+    readers.version(globals_of(ctx), name)
 
 
 def completion_cmd(

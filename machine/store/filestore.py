@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -230,6 +229,8 @@ class Store:
         write_atomic(d / paths.CONFIG, record_to_text(record), PRIVATE_FILE)
 
     def remove(self, name: str) -> None:
+        import shutil  # with bz2 and lzma: not for the commands that only read
+
         shutil.rmtree(self.machine_dir(name), ignore_errors=True)
         if self.machine_dir(name).exists():
             shutil.rmtree(self.machine_dir(name))  # second try raises with the real reason

@@ -3,6 +3,8 @@ under both names (`machine`, and `docker-machine` as when run through a link of 
 
 Each scenario's exit code, stdout and stderr are compared with tests/fixtures/golden/PROG/NAME.txt
 (store paths shown as <STORE>). MACHINE_UPDATE_GOLDEN=1 re-records them: review the diff.
+Scenarios run through the entry point users run (machine.cli.fast, which serves the common read
+commands itself); those the fast path serves also run through the full command line alone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from machine import registry
+from machine.cli import fast
 from machine.cli.main import main
 from machine.registry import Registry
 from machine.testing import FakeDriver
@@ -93,7 +96,7 @@ SCENARIOS: dict[str, tuple[list[str], dict[str, str]]] = {
 @pytest.fixture
 def cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[[str, list[str]], str]:
+) -> Callable[..., str]:
     store = tmp_path / "store"
     monkeypatch.setenv("MACHINE_STORAGE_PATH", str(store))
     monkeypatch.setenv("SHELL", "/bin/bash")
@@ -102,9 +105,9 @@ def cli(
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(registry, "_default", Registry(_loaded={"fake": FakeDriver}))
 
-    def invoke(prog: str, argv: list[str]) -> str:
+    def invoke(prog: str, argv: list[str], entry: Callable[[list[str]], int] = main) -> str:
         monkeypatch.setattr("sys.argv", [prog, *argv])
-        code = main(argv)
+        code = entry(argv)
         out, err = capsys.readouterr()
         text = f"exit {code}\n--- stdout\n{out}--- stderr\n{err}"
         text = re.sub(r"build ([0-9a-f]{7}|release)\b", "build <BUILD>", text)
@@ -118,7 +121,7 @@ def cli(
 @pytest.mark.parametrize("prog", ["machine", "docker-machine"])
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_golden(
-    cli: Callable[[str, list[str]], str], monkeypatch: pytest.MonkeyPatch, prog: str, name: str
+    cli: Callable[..., str], monkeypatch: pytest.MonkeyPatch, prog: str, name: str
 ) -> None:
     argv, environ = SCENARIOS[name]
     for key, value in environ.items():
@@ -126,9 +129,77 @@ def test_golden(
             monkeypatch.setenv(key, value)
         else:
             monkeypatch.delenv(key, raising=False)
-    text = cli(prog, list(argv))
+    text = cli(prog, list(argv), fast.main)  # the entry point users run
     golden = GOLDEN / prog / f"{name}.txt"
     if os.environ.get("MACHINE_UPDATE_GOLDEN"):
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(text)
     assert text == golden.read_text()
+
+
+# the invocations the fast path must serve itself (the rest of SCENARIOS may go either way)
+FAST = {
+    "env-bash",
+    "env-fish",
+    "env-unset-bash",
+    "env-no-proxy",
+    "env-unset-no-proxy",
+    "env-two-names",
+    "env-no-default",
+    "env-unset-with-name",
+    "config",
+    "url",
+    "ip",
+    "ip-two",
+    "ip-missing",
+    "status",
+    "status-missing",
+    "inspect-format",
+    "inspect-bad-format",
+    "ls-quiet",
+    "ls-format",
+    "ls-active",
+    "ls-filter-syntax",
+    "ls-filter-key",
+    "ls-extra",
+    "active",
+    "active-none",
+    "active-args",
+    "version",
+}
+
+
+@pytest.mark.parametrize("prog", ["machine", "docker-machine"])
+@pytest.mark.parametrize("name", sorted(FAST))
+def test_the_fast_path_says_what_the_full_command_line_says(
+    cli: Callable[..., str], monkeypatch: pytest.MonkeyPatch, prog: str, name: str
+) -> None:
+    argv, environ = SCENARIOS[name]
+    assert fast.parse(list(argv)) is not fast.FULL  # served without the framework
+    for key, value in environ.items():
+        if value:
+            monkeypatch.setenv(key, value)
+        else:
+            monkeypatch.delenv(key, raising=False)
+    assert cli(prog, list(argv), main) == (GOLDEN / prog / f"{name}.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["env", "--help"],
+        ["-D", "env", "m2"],
+        ["env", "-x", "m2"],
+        ["ls", "-qt5"],
+        ["inspect", "-f{{.Name}}", "m2"],
+        ["env", "--", "m2"],
+        ["env", "--shell"],
+        ["--native-ssh", "ip", "m2"],
+        ["-s=/tmp", "ip", "m2"],
+        ["env", "--unset=1"],
+        ["create", "-d", "none", "m3"],
+        [],
+    ],
+)
+def test_anything_unusual_goes_to_the_full_command_line(argv: list[str]) -> None:
+    assert fast.parse(argv) is fast.FULL

@@ -7,7 +7,6 @@ installs or configures the engine and issues certificates. Nothing is removed fr
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +102,8 @@ class Driver(BaseDriver[GenericConfig]):
 
     def state(self) -> State:
         # The server is "Running" when its SSH port accepts a connection (docker-machine's rule).
+        import socket
+
         try:
             with socket.create_connection(
                 (self.config.IPAddress, self.config.SSHPort or 22), timeout=STATE_DIAL_TIMEOUT
