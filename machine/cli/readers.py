@@ -112,19 +112,21 @@ def ls(
     filters: list[str] | None = None,
 ) -> None:
     """List machines."""
-    from machine.ops import listing
-    from machine.registry import default_registry
-
     if extra:
         raise errors.UsageError(f"Invalid command line. Found extra arguments [{' '.join(extra)}]")
     store = g.store()
+    if quiet and not filters:
+        # names only: no record needs loading, no machine needs asking, no listing code
+        timeout = seconds(timeout, "--timeout")
+        store.prune_locks()
+        sys.stdout.write("".join(f"{name}\n" for name in store.list_names()))
+        return
+    from machine.ops import listing
+    from machine.registry import default_registry
+
     wanted = listing.Filters.parse(filters or [])
     timeout = seconds(timeout, "--timeout")
     store.prune_locks()
-    if quiet and not filters:
-        # names only: no record needs loading and no machine needs asking
-        sys.stdout.write("".join(f"{name}\n" for name in store.list_names()))
-        return
     c = context_for(store, quiet=True)
     needs_state = bool(wanted.state) or not quiet
     items = listing.rows(c, timeout, wanted, query_engines=not quiet and needs_state)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from machine.errors import (
     ConfigFromTheFuture,
@@ -28,7 +28,9 @@ from machine.errors import (
 from machine.store import paths
 from machine.store.files import PRIVATE_FILE, ensure_dir, os_reason, read_small, write_atomic
 from machine.store.locks import exclusive, is_held
-from machine.store.record import CONFIG_VERSION, HostRecord, record_from_json, record_to_text
+
+if TYPE_CHECKING:  # the record's classes are built when a record is read, not before
+    from machine.store.record import HostRecord
 
 # docker-machine's rule (libmachine/host/host.go), matched in full: `re.match` with `$` would
 # let a trailing newline through.
@@ -145,10 +147,13 @@ class Store:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise CorruptRecord(str(path), "it is not UTF-8 text") from None
+        from machine.store.record import CONFIG_VERSION
+
         data = decode_record(text, str(path))
         if data.get("ConfigVersion", 0) < CONFIG_VERSION:
             data = self._migrate(name, text, data)
         from machine.shape import ShapeError
+        from machine.store.record import record_from_json
 
         try:
             record = record_from_json(data)
@@ -166,7 +171,7 @@ class Store:
         """Bring an old docker-machine config to version 3, keeping the original as .bak."""
         from machine.shape import ShapeError
         from machine.store.migrate import migrate
-        from machine.store.record import record_to_text
+        from machine.store.record import record_from_json, record_to_text
 
         where = str(self.config_path(name))
         try:
@@ -223,6 +228,8 @@ class Store:
         return d
 
     def save(self, record: HostRecord) -> None:
+        from machine.store.record import record_to_text
+
         self.ensure_layout()
         d = self.machine_dir(record.Name)
         ensure_dir(d)
@@ -262,6 +269,8 @@ def _read_store_id(path: Path) -> str:
 
 def decode_record(text: str, where: str) -> dict[str, Any]:
     """The JSON of a config.json, checked for shape and version (not yet migrated)."""
+    from machine.store.record import CONFIG_VERSION
+
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
