@@ -1,7 +1,7 @@
 """The driver contract: what a driver declares (config, features) and what it implements.
 
 A driver's persisted state is the flat `Driver` object of config.json, as in docker-machine:
-the fields of its config dataclass (BaseConfig's first) plus any keys it does not know, kept.
+the fields of its config class (`@frozen`, BaseConfig's first) plus any keys it does not know, kept.
 Fields that are create flags carry their flag name, env var and help (`flag(...)`); cli/driverflags
 turns them into options, so drivers never see argv or typer. This module is all a driver imports.
 """
@@ -9,15 +9,14 @@ turns them into options, so drivers never see argv or typer. This module is all 
 from __future__ import annotations
 
 import abc
-import dataclasses
 import enum
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
 from machine.errors import DriverError, NotSupported, PreCreateCheckFailed
+from machine.frozen import MISSING, Field, field, fields, frozen, replace
 from machine.store.files import PRIVATE_FILE, write_atomic
 from machine.wait import attempts
 
@@ -37,7 +36,11 @@ __all__ = [
     "PreCreateCheckFailed",
     "State",
     "attempts",
+    "field",
+    "fields",
     "flag",
+    "frozen",
+    "replace",
     "write_atomic",
 ]
 
@@ -58,7 +61,7 @@ class State(enum.Enum):
     NOT_FOUND = "Not Found"
 
 
-@dataclass(frozen=True)
+@frozen
 class FlagSpec:
     name: str  # without the leading dashes, e.g. "generic-ip-address"
     env: str = ""
@@ -88,16 +91,16 @@ def flag(
     return field(default=default, metadata={"flag": spec})
 
 
-def flag_spec(f: dataclasses.Field[Any]) -> FlagSpec | None:
+def flag_spec(f: Field) -> FlagSpec | None:
     spec = f.metadata.get("flag")
     return spec if isinstance(spec, FlagSpec) else None
 
 
-@dataclass(frozen=True)
+@frozen
 class BaseConfig:
     """docker-machine's BaseDriver fields, present in every driver's JSON.
 
-    Frozen, and so is every driver's config (`@dataclass(frozen=True)`): a driver never changes
+    Frozen, and so is every driver's config (`@frozen`): a driver never changes
     its config. What it learns from its backend (an instance id, an address, a port) it
     returns from the call that learned it (`Learned`); the core applies that and saves it."""
 
@@ -112,7 +115,7 @@ class BaseConfig:
     SwarmDiscovery: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class Features:
     """What a driver can do, as data; the core reads these and never a driver's name."""
 
@@ -134,7 +137,7 @@ class Features:
     # user's (an existing server, an engine elsewhere) and stays
 
 
-@dataclass(frozen=True)
+@frozen
 class Endpoint:
     """How the core reaches a machine; drivers know nothing of Docker beyond the port number."""
 
@@ -153,7 +156,7 @@ class Endpoint:
         return f"tcp://{host}:{self.engine_port}"
 
 
-@dataclass(frozen=True)
+@frozen
 class BootImage:
     """What a driver boots: a local disk file in `format`, and for drivers that can boot a
     kernel directly (Features.direct_boot) the image's kernel, initrd and command line."""
@@ -167,7 +170,7 @@ class BootImage:
     cmdline: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class CreateRequest:
     machine_dir: Path
     ssh_key_path: Path  # the machine's private key (made by the core when makes_ssh_key)
@@ -189,7 +192,7 @@ class CreateRequest:
 Learned = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@frozen
 class Orphan:
     """A resource tagged as made by this store that no machine in the store owns."""
 
@@ -242,6 +245,12 @@ class Driver(abc.ABC, Generic[C]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        config = cls.__dict__.get("Config")
+        if config is not None and "__frozen_fields__" not in config.__dict__:
+            raise TypeError(
+                f"{cls.__qualname__}.Config ({config.__qualname__}) must be declared with "
+                "@frozen from machine.driver (a dataclass would lose BaseConfig's fields)"
+            )
         if not cls.features.serialize_calls:
             return
         for method in SERIALIZED:  # its own methods and those it inherits
@@ -290,13 +299,13 @@ class Driver(abc.ABC, Generic[C]):
         SSH user, host and port validated (machine.shape.ShapeError names the bad field)."""
         from machine.shape import ShapeError, conform
 
-        names = {f.name: f for f in dataclasses.fields(cls.Config)}
+        names = {f.name: f for f in fields(cls.Config)}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key in names:
                 f = names[key]
                 if value is None and "tuple" not in str(f.type):
-                    if f.default is not dataclasses.MISSING:
+                    if f.default is not MISSING:
                         kwargs[key] = f.default  # null where a value was never set
                     continue
                 kwargs[key] = conform(value, str(f.type), f"Driver.{key}")
@@ -317,14 +326,14 @@ class Driver(abc.ABC, Generic[C]):
             return False
         from machine.shape import ShapeError, conform
 
-        names = {f.name: f for f in dataclasses.fields(self.config)}
+        names = {f.name: f for f in fields(self.config)}
         values: dict[str, Any] = {}
         for key, value in learned.items():
             if key not in names:
                 raise DriverError(f"the {self.name} driver returned an unknown field {key!r}")
             raw = list(value) if isinstance(value, tuple) else value
             values[key] = conform(raw, str(names[key].type), f"Driver.{key}")
-        config = dataclasses.replace(self.config, **values)
+        config = replace(self.config, **values)
         if problem := self.ssh_problem(config):
             raise ShapeError(problem)
         changed = config != self.config
@@ -349,7 +358,7 @@ class Driver(abc.ABC, Generic[C]):
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         secrets = secret_fields(type(self.config))
-        for f in dataclasses.fields(self.config):
+        for f in fields(self.config):
             if f.name in secrets:
                 continue
             value = getattr(self.config, f.name)
@@ -453,8 +462,8 @@ def _serialized_batch(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def secret_fields(config_class: type[BaseConfig]) -> set[str]:
-    return {f.name for f in dataclasses.fields(config_class) if (s := flag_spec(f)) and s.secret}
+    return {f.name for f in fields(config_class) if (s := flag_spec(f)) and s.secret}
 
 
-def create_flags(config_class: type[BaseConfig]) -> list[tuple[dataclasses.Field[Any], FlagSpec]]:
-    return [(f, s) for f in dataclasses.fields(config_class) if (s := flag_spec(f)) is not None]
+def create_flags(config_class: type[BaseConfig]) -> list[tuple[Field, FlagSpec]]:
+    return [(f, s) for f in fields(config_class) if (s := flag_spec(f)) is not None]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from dataclasses import dataclass, field
 
 from machine.driver import Driver
 from machine.errors import CorruptRecord, DriverLoadError, DriverNotFound, DriverUnavailable
@@ -23,10 +22,24 @@ from machine.store.record import HostRecord
 GROUP = "machine.drivers"
 
 
-@dataclass(frozen=True)
 class EntryPoint:
-    name: str
-    value: str  # "module:attr"
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name = name
+        self.value = value  # "module:attr"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EntryPoint) and (self.name, self.value) == (
+            other.name,
+            other.value,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.value))
+
+    def __repr__(self) -> str:
+        return f"EntryPoint(name={self.name!r}, value={self.value!r})"
 
     def load(self) -> object:
         module, _, attr = self.value.partition(":")
@@ -78,11 +91,17 @@ def _from_importlib_metadata(group: str) -> dict[str, EntryPoint]:
     return {ep.name: EntryPoint(ep.name, ep.value) for ep in entry_points(group=group)}
 
 
-@dataclass
 class Registry:
-    _entry_points: dict[str, EntryPoint] | None = None
-    _loaded: dict[str, type[Driver]] = field(default_factory=dict)
-    broken: dict[str, str] = field(default_factory=dict)  # name -> why it failed to load
+    """The drivers installed, found from their entry points and imported on first use."""
+
+    def __init__(
+        self,
+        _entry_points: dict[str, EntryPoint] | None = None,
+        _loaded: dict[str, type[Driver]] | None = None,
+    ) -> None:
+        self._entry_points = _entry_points
+        self._loaded: dict[str, type[Driver]] = dict(_loaded or {})
+        self.broken: dict[str, str] = {}  # name -> why it failed to load
 
     def _eps(self) -> dict[str, EntryPoint]:
         if self._entry_points is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from machine.driver import BaseConfig, CreateRequest, Endpoint, Features, Learned, State
+from machine.driver import BaseConfig, CreateRequest, Endpoint, Features, Learned, State, frozen
 from machine.driver import Driver as BaseDriver
 from machine.remote.ssh import Result
 
@@ -60,7 +60,7 @@ class ScriptedRemote:
         self.files[path] = (data, mode)
 
 
-@dataclass(frozen=True)
+@frozen
 class FakeConfig(BaseConfig):
     Fail: str = ""  # a step name to fail at: "pre-create", "create", "remove"
     Power: str = ""  # the fake "machine": "on" or "off"

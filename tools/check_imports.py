@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "machine.errors",
             "machine.shape",
+            "machine.frozen",
             "machine.wait",
             "machine.addresses",
             "machine.progress",
@@ -97,6 +98,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # leaves of the base layer: nothing of ours (errors and shape excepted, see LEAVES)
     "machine.errors": ("machine.",),
     "machine.shape": ("machine.",),
+    "machine.frozen": ("machine.",),
     "machine.tls.certs": ("machine.",),
     "machine.render": ("machine.",),
     "machine.docker.engine": ("machine.",),
@@ -285,7 +287,7 @@ def violations() -> list[str]:
 # error tree; shape: type checks of JSON values read from the store; store.files: atomic
 # writes and private folders, for whatever writes a file with a key in it, ours or the
 # docker CLI's).
-LEAVES = ("machine.errors", "machine.shape", "machine.store.files")
+LEAVES = ("machine.errors", "machine.shape", "machine.frozen", "machine.store.files")
 
 
 def _is_leaf(name: str) -> bool:

@@ -1,19 +1,19 @@
-"""Turns drivers' config dataclasses into click options, and parsed values back into fields.
+"""Turns drivers' config classes into click options, and parsed values back into fields.
 
 The one place where driver flag metadata meets the command line; drivers never see click.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import click
 
 from machine.driver import BaseConfig, FlagSpec, create_flags
+from machine.frozen import Field
 
 
-def _kind(f: dataclasses.Field[Any]) -> str:
+def _kind(f: Field) -> str:
     text = str(f.type)
     if "tuple" in text:
         return "list"
@@ -31,7 +31,7 @@ def options(config_class: type[BaseConfig]) -> list[click.Option]:
     return out
 
 
-def _option(f: dataclasses.Field[Any], spec: FlagSpec) -> click.Option:
+def _option(f: Field, spec: FlagSpec) -> click.Option:
     kind = _kind(f)
     envvar = spec.env or None
     help_text = spec.help + (f" [${spec.env}]" if spec.env else "")

@@ -170,7 +170,7 @@ def url(g: Globals, names: list[str]) -> None:
 
 def status(g: Globals, names: list[str]) -> None:
     """Get the status of a machine."""
-    from machine.ops import lifecycle
+    from machine.ops import context as opcontext
 
     store = g.store()
     name = one_name_in(store, names)
@@ -178,7 +178,8 @@ def status(g: Globals, names: list[str]) -> None:
         exc = errors.HostNotFound(name)
         exc.exit_code = errors.EXIT_NOT_FOUND
         raise exc
-    print(lifecycle.state_of(context_for(store, quiet=True), name).value)
+    _record, driver = opcontext.load(context_for(store, quiet=True), name)
+    print(driver.state().value)
 
 
 def inspect(g: Globals, names: list[str], fmt: str = "") -> None:

@@ -12,15 +12,15 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from machine.driver import DEFAULT_ENGINE_PORT
 from machine.errors import EngineUnavailable
+from machine.frozen import frozen
 from machine.wait import attempts
 
 
-@dataclass(frozen=True)
+@frozen
 class TLSFiles:
     ca: str
     cert: str

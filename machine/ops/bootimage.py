@@ -9,10 +9,10 @@ as a local file in CreateRequest.image.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from machine.driver import BootImage, Driver
+from machine.frozen import replace
 from machine.ops.context import Context
 
 
@@ -28,7 +28,7 @@ def boot_image(ctx: Context, driver: Driver) -> BootImage | None:
     if image.format not in formats:
         note = f"Converting {image.name} to {formats[0]} (once: it is cached)..."
         disk = cache.export(image, formats[0], converting=lambda: ctx.progress.note(note))
-        image = dataclasses.replace(image, disk=disk, format=formats[0])
+        image = replace(image, disk=disk, format=formats[0])
     if not driver.features.direct_boot:
-        image = dataclasses.replace(image, kernel=None, initrd=None, cmdline="")
+        image = replace(image, kernel=None, initrd=None, cmdline="")
     return image

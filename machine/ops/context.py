@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from machine.driver import Driver, Endpoint, State
@@ -27,11 +26,15 @@ if TYPE_CHECKING:  # imported lazily at run time: env/ls must not pay for ssh or
 DEFAULT_WAIT = 180.0  # seconds create waits for SSH and for the engine (docker-machine: 60×3 s)
 
 
-@dataclass
 class Context:
-    store: Store
-    registry: Registry
-    progress: Progress = field(default_factory=Progress)
+    """What every operation works with: the store, the drivers, where progress goes."""
+
+    __slots__ = ("progress", "registry", "store")
+
+    def __init__(self, store: Store, registry: Registry, progress: Progress | None = None) -> None:
+        self.store = store
+        self.registry = registry
+        self.progress = progress if progress is not None else Progress()
 
 
 def auth_options(

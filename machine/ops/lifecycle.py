@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ from machine.errors import (
     StateError,
     Unfinished,
 )
+from machine.frozen import replace
 from machine.ops.context import DEFAULT_WAIT, Context, finishing, load, ssh_target, tls_files
 from machine.ops.provisioning import provision
 from machine.store.record import HostRecord
@@ -253,11 +253,6 @@ def adopt_unsaved(machine_dir: Path, driver: Driver) -> None:
     journal = Journal.read(machine_dir)
     if journal is not None and journal.phase != READY and journal.resources:
         driver.learn(driver.adopt([(r["kind"], r["id"]) for r in journal.resources]))
-
-
-def state_of(ctx: Context, name: str) -> State:
-    _record, driver = load(ctx, name)
-    return driver.state()
 
 
 def set_driver_state(ctx: Context, record: HostRecord, driver: Driver) -> HostRecord:

@@ -17,11 +17,11 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from machine.driver import Driver, State
 from machine.errors import MachineError, Unfinished, UsageError, program
+from machine.frozen import frozen
 from machine.ops.context import Context, driver_for, tls_files
 from machine.store import journal as journal_mod
 from machine.store import paths
@@ -51,21 +51,53 @@ HEADERS = {
 }
 
 
-@dataclass
 class Row:
-    Name: str
-    DriverName: str = ""
-    State: str = ""
-    URL: str = ""
-    Active: str = "-"
-    ActiveHost: bool = False
-    ActiveSwarm: bool = False
-    Swarm: str = ""
-    DockerVersion: str = ""
-    Error: str = ""
-    ResponseTime: str = ""
-    record: HostRecord | None = None
-    started: float = field(default_factory=time.monotonic)
+    """One machine's line, filled in by the threads that ask its driver and its engine."""
+
+    __slots__ = (
+        "Active",
+        "ActiveHost",
+        "ActiveSwarm",
+        "DockerVersion",
+        "DriverName",
+        "Error",
+        "Name",
+        "ResponseTime",
+        "State",
+        "Swarm",
+        "URL",
+        "record",
+        "started",
+    )
+
+    def __init__(  # the template's names, as docker-machine's
+        self,
+        Name: str,
+        DriverName: str = "",
+        State: str = "",
+        URL: str = "",
+        Active: str = "-",
+        ActiveHost: bool = False,
+        ActiveSwarm: bool = False,
+        Swarm: str = "",
+        DockerVersion: str = "",
+        Error: str = "",
+        ResponseTime: str = "",
+        record: HostRecord | None = None,
+    ) -> None:
+        self.Name = Name
+        self.DriverName = DriverName
+        self.State = State
+        self.URL = URL
+        self.Active = Active
+        self.ActiveHost = ActiveHost
+        self.ActiveSwarm = ActiveSwarm
+        self.Swarm = Swarm
+        self.DockerVersion = DockerVersion
+        self.Error = Error
+        self.ResponseTime = ResponseTime
+        self.record = record
+        self.started = time.monotonic()
 
     def template_data(self) -> dict[str, Any]:
         options = record_to_json(self.record)["HostOptions"] if self.record else {}
@@ -89,7 +121,7 @@ class Row:
 # --- filters ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Filters:
     """docker-machine's --filter: OR within a key, AND across keys."""
 

@@ -11,10 +11,10 @@ refused unless forced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from machine.errors import MachineError
+from machine.frozen import frozen
 from machine.ops.context import Context, load, tls_files
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ SWARM_PORT = 2377
 TIMEOUT = 60.0  # an init or join waits for the raft store to settle
 
 
-@dataclass(frozen=True)
+@frozen
 class Member:
     """A machine's engine and what its /info says of swarm mode."""
 
@@ -223,7 +223,7 @@ def _set_role(lead: Member, node_id: str, role: str) -> None:
         time.sleep(1)
 
 
-@dataclass(frozen=True)
+@frozen
 class Node:
     machine: str  # "" for a node that is no machine of this store
     node_id: str

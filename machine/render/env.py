@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 SHELLS = ("bash", "sh", "zsh", "fish", "powershell", "cmd", "emacs", "tcsh", "nu", "dotenv", "json")
 
 
-@dataclass(frozen=True)
-class _Style:
+class _Style(NamedTuple):
     prefix: str
     delimiter: str
     suffix: str

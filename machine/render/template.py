@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from machine.errors import TemplateError
@@ -46,10 +45,12 @@ _TOKEN = re.compile(
 )
 
 
-@dataclass
 class Tok:
-    kind: str
-    text: str
+    __slots__ = ("kind", "text")
+
+    def __init__(self, kind: str, text: str) -> None:
+        self.kind = kind
+        self.text = text
 
 
 def _tokens(expr: str) -> list[Tok]:
@@ -71,27 +72,33 @@ def _tokens(expr: str) -> list[Tok]:
 # --- parsing ---------------------------------------------------------------------------------
 
 
-@dataclass
+# (plain classes: the dataclasses module would cost `ls` and `inspect -f` more than parsing)
 class Node:
-    pass
+    __slots__ = ()
 
 
-@dataclass
 class Text(Node):
-    text: str
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
-@dataclass
 class Action(Node):
-    pipe: list[Any]  # [declared vars, commands]
+    __slots__ = ("pipe",)
+
+    def __init__(self, pipe: list[Any]) -> None:
+        self.pipe = pipe  # [declared vars, commands]
 
 
-@dataclass
 class Branch(Node):
-    kind: str  # if, range, with
-    pipe: list[Any]
-    body: list[Node] = field(default_factory=list)
-    otherwise: list[Node] = field(default_factory=list)
+    __slots__ = ("body", "kind", "otherwise", "pipe")
+
+    def __init__(self, kind: str, pipe: list[Any]) -> None:
+        self.kind = kind  # if, range, with
+        self.pipe = pipe
+        self.body: list[Node] = []
+        self.otherwise: list[Node] = []
 
 
 def parse(template: str) -> list[Node]:

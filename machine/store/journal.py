@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from machine.store import paths
@@ -18,12 +17,22 @@ READY = "ready"
 FAILED = "failed"
 
 
-@dataclass
 class Journal:
-    path: Path
-    phase: str = CREATING
-    step: str = ""
-    resources: list[dict[str, str]] = field(default_factory=list)
+    """A create's progress on disk: its phase, its step, and what it has made so far."""
+
+    __slots__ = ("path", "phase", "resources", "step")
+
+    def __init__(
+        self,
+        path: Path,
+        phase: str = CREATING,
+        step: str = "",
+        resources: list[dict[str, str]] | None = None,
+    ) -> None:
+        self.path = path
+        self.phase = phase
+        self.step = step
+        self.resources: list[dict[str, str]] = resources if resources is not None else []
 
     @classmethod
     def start(cls, machine_dir: Path) -> Journal:

@@ -1,4 +1,4 @@
-"""The machine record: docker-machine's config.json (ConfigVersion 3) as frozen dataclasses.
+"""The machine record: docker-machine's config.json (ConfigVersion 3) as frozen record classes.
 
 Field names, order and JSON key quirks (`Dns`, `TlsVerify`) follow docker-machine so that its
 tools and scripts read our files and we read theirs. Keys we do not know are kept (`extra`) and
@@ -7,11 +7,11 @@ written back unchanged. The `Driver` object belongs to the driver and stays a pl
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
-from dataclasses import dataclass, field, replace
 from typing import Any
+
+from machine.frozen import field, fields, frozen, replace
 
 CONFIG_VERSION = 3
 DEFAULT_INSTALL_URL = "https://get.docker.com"
@@ -19,7 +19,7 @@ DEFAULT_INSTALL_URL = "https://get.docker.com"
 JSON = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@frozen
 class EngineOptions:
     ArbitraryFlags: tuple[str, ...] = ()
     Dns: tuple[str, ...] | None = None
@@ -38,7 +38,7 @@ class EngineOptions:
     extra: JSON = field(default_factory=dict, compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class SwarmOptions:
     IsSwarm: bool = False
     Address: str = ""
@@ -57,7 +57,7 @@ class SwarmOptions:
     extra: JSON = field(default_factory=dict, compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class AuthOptions:
     CertDir: str = ""
     CaCertPath: str = ""
@@ -74,7 +74,7 @@ class AuthOptions:
     extra: JSON = field(default_factory=dict, compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class HostOptions:
     Driver: str = ""
     Memory: int = 0
@@ -85,7 +85,7 @@ class HostOptions:
     extra: JSON = field(default_factory=dict, compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class HostRecord:
     Name: str
     DriverName: str
@@ -128,7 +128,7 @@ def _fields(cls: type) -> list[str]:
 @functools.cache
 def _field_types(cls: type) -> dict[str, str]:
     """Each field's declared type, by name (once per class: `ls` reads thousands of records)."""
-    return {f.name: str(f.type) for f in dataclasses.fields(cls) if f.name != "extra"}
+    return {f.name: str(f.type) for f in fields(cls) if f.name != "extra"}
 
 
 def record_to_json(record: HostRecord) -> JSON:

@@ -8,7 +8,6 @@ end. A registered driver without one fails here: that is on purpose.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import inspect
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 from machine.driver import BaseConfig, BootImage, CreateRequest, Driver, State
+from machine.frozen import fields
 from machine.registry import Registry
 
 pytestmark = pytest.mark.backend
@@ -112,7 +112,7 @@ def _check(cls: type[Driver], values: dict[str, Any], tmp_path: Path) -> None:
 
     # the persisted state is the flat JSON of BaseConfig's fields plus the driver's own
     data = driver.to_json()
-    assert {f.name for f in dataclasses.fields(BaseConfig)} <= set(data)
+    assert {f.name for f in fields(BaseConfig)} <= set(data)
     again = cls.from_json(data)
     assert again.to_json() == data
 

@@ -157,8 +157,7 @@ def test_formats_are_told_by_their_first_bytes(tmp_path: Path) -> None:
 def test_a_driver_gets_its_format_converted_once(tmp_path: Path) -> None:
     """The core's image step: a file in a format the driver does not take is converted to the
     driver's first format, once; the second create finds the conversion in the cache."""
-    import dataclasses
-
+    from machine.frozen import replace
     from machine.images import imageformats
     from machine.ops.bootimage import boot_image
     from machine.ops.context import Context
@@ -167,7 +166,7 @@ def test_a_driver_gets_its_format_converted_once(tmp_path: Path) -> None:
     from machine.testing import FakeConfig, FakeDriver
 
     class VdiDriver(FakeDriver):
-        features = dataclasses.replace(FakeDriver.features, image_formats=("vdi", "vmdk"))
+        features = replace(FakeDriver.features, image_formats=("vdi", "vmdk"))
 
         def image_ref(self) -> str:
             return str(tmp_path / "disk.raw")

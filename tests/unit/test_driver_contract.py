@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from machine.driver import BaseConfig, CreateRequest, Driver, Endpoint, Features, State
 
 
@@ -109,11 +111,9 @@ def test_the_lock_follows_the_store_the_core_names(tmp_path: Path) -> None:
 def test_a_secret_flag_is_used_but_never_stored() -> None:
     """A password given as a flag reaches the driver and never the record; a record that
     already holds one (docker-machine stored them) keeps it, as it was."""
-    from dataclasses import dataclass
+    from machine.driver import flag, frozen
 
-    from machine.driver import flag
-
-    @dataclass(frozen=True)
+    @frozen
     class WithPassword(BaseConfig):
         User: str = flag("x-user", default="")
         Password: str = flag("x-password", default="", secret=True)
@@ -130,3 +130,19 @@ def test_a_secret_flag_is_used_but_never_stored() -> None:
     config = loaded.config
     assert isinstance(config, WithPassword) and config.Password == "from-docker-machine"
     assert loaded.to_json()["Password"] == "from-docker-machine"
+
+
+def test_a_config_declared_as_a_dataclass_is_refused_with_the_fix() -> None:
+    """A stdlib dataclass on top of BaseConfig would lose BaseConfig's fields silently: such a
+    driver (written before configs were @frozen) is refused when it is defined."""
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class OldStyle(BaseConfig):
+        Size: int = 1
+
+    with pytest.raises(TypeError, match="@frozen"):
+
+        class Old(Logging):
+            name = "old"
+            Config = OldStyle

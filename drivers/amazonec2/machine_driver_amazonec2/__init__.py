@@ -23,7 +23,6 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,8 @@ from machine.driver import (
     State,
     attempts,
     flag,
+    frozen,
+    replace,
     write_atomic,
 )
 from machine.driver import Driver as BaseDriver
@@ -60,7 +61,7 @@ STATES = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class EC2Config(BaseConfig):
     SSHUser: str = flag(
         "amazonec2-ssh-user", default="ubuntu", env="AWS_SSH_USER", help="SSH username"

@@ -7,7 +7,6 @@ installs or configures the engine and issues certificates. Nothing is removed fr
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from machine.driver import (
@@ -21,6 +20,7 @@ from machine.driver import (
     PreCreateCheckFailed,
     State,
     flag,
+    frozen,
     write_atomic,
 )
 from machine.driver import Driver as BaseDriver
@@ -29,7 +29,7 @@ from machine.driver import Driver as BaseDriver
 STATE_DIAL_TIMEOUT = 5.0
 
 
-@dataclass(frozen=True)
+@frozen
 class GenericConfig(BaseConfig):
     IPAddress: str = flag(
         "generic-ip-address", default="", env="GENERIC_IP_ADDRESS", help="IP Address of machine"

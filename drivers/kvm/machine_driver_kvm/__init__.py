@@ -13,7 +13,6 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
 from machine.driver import (
@@ -28,6 +27,8 @@ from machine.driver import (
     State,
     attempts,
     flag,
+    frozen,
+    replace,
 )
 from machine.driver import Driver as BaseDriver
 
@@ -35,7 +36,7 @@ IP_WAIT = 300.0  # seconds, when the core gave no deadline (software emulation b
 STOP_WAIT = 90.0  # ACPI shutdown, then force
 
 
-@dataclass(frozen=True)
+@frozen
 class KVMConfig(BaseConfig):
     SSHUser: str = flag("kvm-ssh-user", default="docker", env="KVM_SSH_USER", help="SSH username")
     Memory: int = flag(

@@ -7,7 +7,6 @@ engines managed by other means and for tests of everything that only reads the s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from machine.driver import (
@@ -20,11 +19,12 @@ from machine.driver import (
     PreCreateCheckFailed,
     State,
     flag,
+    frozen,
 )
 from machine.driver import Driver as BaseDriver
 
 
-@dataclass(frozen=True)
+@frozen
 class NoneConfig(BaseConfig):
     URL: str = flag(
         "url", default="", env="NONE_URL", help="URL of host when no driver is selected"

@@ -15,7 +15,6 @@ import os
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,8 @@ from machine.driver import (
     State,
     attempts,
     flag,
+    frozen,
+    replace,
 )
 from machine.driver import Driver as BaseDriver
 
@@ -52,7 +53,7 @@ STATES = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class VirtualBoxConfig(BaseConfig):
     SSHUser: str = "docker"
     CPU: int = flag(

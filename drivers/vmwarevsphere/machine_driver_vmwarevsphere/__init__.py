@@ -24,7 +24,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from machine.driver import (
@@ -39,6 +38,7 @@ from machine.driver import (
     PreCreateCheckFailed,
     State,
     flag,
+    frozen,
 )
 from machine.driver import Driver as BaseDriver
 
@@ -68,7 +68,7 @@ def _vsphere(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return wrap
 
 
-@dataclass(frozen=True)
+@frozen
 class VSphereConfig(BaseConfig):
     SSHUser: str = "docker"
     CPU: int = flag(
