@@ -123,14 +123,14 @@ def names_or_default_in(store: Store, names: list[str]) -> list[str]:
 
 def for_each(names: list[str], action: Any) -> None:
     """Run `action(name)` for each name concurrently; errors are joined, as docker-machine does."""
-    from concurrent.futures import ThreadPoolExecutor
+    if len(names) == 1:  # no pool for one machine: `ip NAME` in a loop stays cheap
+        outcomes = [_capture(action)(names[0])]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
 
-    failures: list[errors.MachineError] = []
-    with ThreadPoolExecutor(max_workers=min(16, len(names)) or 1) as pool:
-        for name, exc in zip(names, pool.map(_capture(action), names), strict=True):
-            if exc is not None:
-                failures.append(exc)
-                del name
+        with ThreadPoolExecutor(max_workers=min(16, len(names)) or 1) as pool:
+            outcomes = list(pool.map(_capture(action), names))
+    failures: list[errors.MachineError] = [exc for exc in outcomes if exc is not None]
     if failures:
         message = "\n".join(f.message for f in failures)
         hint = "\n".join(f.hint for f in failures if f.hint)

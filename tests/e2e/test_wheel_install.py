@@ -44,7 +44,21 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
         capture_output=True,
     )
+    _compiled_at_install(venv)
     return venv / "bin" / "machine"
+
+
+def _compiled_at_install(venv: Path) -> None:
+    """Every module of the wheel has its bytecode from the install: a user whose environment
+    says PYTHONDONTWRITEBYTECODE, or who cannot write to site-packages, does not compile
+    machine on every command. (Checked before anything has run from the virtualenv.)"""
+    import importlib.util
+
+    (site,) = venv.glob("lib/python3*/site-packages")
+    modules = [*site.glob("machine/**/*.py"), *site.glob("machine_driver_*/**/*.py")]
+    assert len(modules) > 50, modules
+    missing = [m for m in modules if not Path(importlib.util.cache_from_source(str(m))).is_file()]
+    assert not missing, f"no bytecode for {missing[:5]}"
 
 
 def _run(machine: Path, store: Path, *args: str) -> subprocess.CompletedProcess[str]:
