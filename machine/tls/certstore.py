@@ -2,30 +2,37 @@
 
 The CA and client pair are made under an exclusive store lock and checked again inside it, so
 parallel first creates end with one CA and one matching client cert (docker-machine #3634).
+A good check of the pair (parsed, dated, signed by the CA) is remembered in the certs folder,
+keyed on the four files' identities, until the first of them expires: a create into a store
+whose CA exists loads no cryptography unless it issues a certificate.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import json
 import os
-from dataclasses import dataclass
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from machine.errors import CertificateProblem, LockTimeout, StoreDamaged
+from machine.frozen import frozen
 from machine.store import paths
 from machine.store.files import PRIVATE_FILE, PUBLIC_FILE, ensure_dir, os_reason, write_atomic
 from machine.store.locks import exclusive
-from machine.store.record import AuthOptions
-from machine.tls import certs
 
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from machine.store.record import AuthOptions
+    from machine.tls.certs import KeyPair
+
 CERTS_LOCK_TIMEOUT = 60.0
 
 
-@dataclass(frozen=True)
+@frozen
 class ClientFiles:
     """Where the client side of the TLS files of one store (or one machine) lives."""
 
@@ -70,7 +77,7 @@ def _login_name() -> str:
 
 def bootstrap(files: ClientFiles, store_root: Path, regenerate: bool = False) -> None:
     """Make the CA and client pair if missing or expired (or when `regenerate`), exactly once."""
-    if not regenerate and _complete_and_current(files):
+    if not regenerate and _current(files, store_root):
         return  # the common path takes no lock
     ours = {store_root / paths.CERTS_DIR, store_root}
     for parent in {
@@ -91,8 +98,10 @@ def bootstrap(files: ClientFiles, store_root: Path, regenerate: bool = False) ->
             ) from None
     try:
         with exclusive(store_root / paths.CERTS_LOCK, CERTS_LOCK_TIMEOUT):
-            if not regenerate and _complete_and_current(files):
+            if not regenerate and _current(files, store_root):
                 return  # another process made them while we waited
+            from machine.tls import certs
+
             user = username()
             ca = _existing_ca(files) if not regenerate else None
             if ca is None:
@@ -109,7 +118,9 @@ def bootstrap(files: ClientFiles, store_root: Path, regenerate: bool = False) ->
         ) from None
 
 
-def _existing_ca(files: ClientFiles) -> certs.KeyPair | None:
+def _existing_ca(files: ClientFiles) -> KeyPair | None:
+    from machine.tls import certs
+
     try:
         pair = certs.KeyPair(files.ca_cert.read_bytes(), files.ca_key.read_bytes())
     except FileNotFoundError:
@@ -120,26 +131,76 @@ def _existing_ca(files: ClientFiles) -> certs.KeyPair | None:
     return None if certs.is_expired(pair.cert_pem) else pair
 
 
-def _complete_and_current(files: ClientFiles) -> bool:
+BOOTSTRAP_CHECK = "bootstrap-check.json"  # in the store's certs folder
+
+
+def _identity(files: ClientFiles) -> str:
+    """The four files as they are now ("" when one is missing)."""
+    parts = []
+    for path in (files.ca_cert, files.ca_key, files.client_cert, files.client_key):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return ""
+        except OSError as exc:
+            raise _unreadable(path, os_reason(exc)) from None
+        parts.append(f"{path}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
+def _current(files: ClientFiles, store_root: Path) -> bool:
+    """Whether the pair is complete, in date and signed by the CA (remembered when it is)."""
+    identity = _identity(files)
+    if not identity:
+        return False
+    check = store_root / paths.CERTS_DIR / BOOTSTRAP_CHECK
+    try:
+        data = json.loads(check.read_text())
+        if (
+            isinstance(data, dict)
+            and data.get("identity") == identity
+            and float(data.get("valid_until", 0)) > time.time()
+        ):
+            return True
+    except (OSError, ValueError, TypeError):
+        pass
+    valid_until = _complete_and_current(files)
+    if valid_until is None:
+        return False
+    with contextlib.suppress(OSError):  # a read-only store works, only without the shortcut
+        entry = {"identity": identity, "valid_until": valid_until}
+        write_atomic(check, json.dumps(entry) + "\n", PUBLIC_FILE)
+    return True
+
+
+def _complete_and_current(files: ClientFiles) -> float | None:
+    """When the first of the CA and client certificate expires, if both are there, in date
+    and the client's is signed by the CA; None otherwise."""
+    from machine.tls import certs
+
     try:
         ca_pem = files.ca_cert.read_bytes()
         client_pem = files.client_cert.read_bytes()
     except FileNotFoundError:
-        return False
+        return None
     except OSError as exc:
         raise _unreadable(
             Path(exc.filename) if exc.filename else files.ca_cert, os_reason(exc)
         ) from None
     if not (files.ca_key.exists() and files.client_key.exists()):
-        return False
+        return None
     ca, client = _parsed(files.ca_cert, ca_pem), _parsed(files.client_cert, client_pem)
     now = certs.utcnow()
     if now > ca.not_valid_after_utc or now > client.not_valid_after_utc:
-        return False
-    return certs.signed_by(client, ca)
+        return None
+    if not certs.signed_by(client, ca):
+        return None
+    return min(ca.not_valid_after_utc, client.not_valid_after_utc).timestamp()
 
 
 def _parsed(path: Path, pem: bytes) -> x509.Certificate:
+    from machine.tls import certs
+
     try:
         return certs.load_cert(pem)
     except ValueError as exc:
@@ -156,14 +217,18 @@ def _unreadable(path: Path, why: str) -> CertificateProblem:
     )
 
 
-def load_ca(files: ClientFiles) -> certs.KeyPair:
+def load_ca(files: ClientFiles) -> KeyPair:
+    from machine.tls import certs
+
     return certs.KeyPair(files.ca_cert.read_bytes(), files.ca_key.read_bytes())
 
 
 def issue_server_cert(
     files: ClientFiles, machine_name: str, hosts: list[str], cert_path: Path, key_path: Path
-) -> certs.KeyPair:
+) -> KeyPair:
     """Make the machine's server pair for `hosts` and write it (key 0600)."""
+    from machine.tls import certs
+
     pair = certs.make_server(load_ca(files), f"{username()}.{machine_name}", hosts)
     write_atomic(key_path, pair.key_pem, PRIVATE_FILE)
     write_atomic(cert_path, pair.cert_pem, PUBLIC_FILE)
