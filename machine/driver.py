@@ -299,18 +299,20 @@ class Driver(abc.ABC, Generic[C]):
         SSH user, host and port validated (machine.shape.ShapeError names the bad field)."""
         from machine.shape import ShapeError, conform
 
-        names = {f.name: f for f in fields(cls.Config)}
+        names, secrets = _config_shape(cls.Config)
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key in names:
-                f = names[key]
-                if value is None and "tuple" not in str(f.type):
-                    if f.default is not MISSING:
-                        kwargs[key] = f.default  # null where a value was never set
+                kind, default = names[key]
+                if value is None and "tuple" not in kind:
+                    if default is not MISSING:
+                        kwargs[key] = default  # null where a value was never set
                     continue
-                kwargs[key] = conform(value, str(f.type), f"Driver.{key}")
+                if type(value) is not _PLAIN.get(kind) or (kind == "str" and "\0" in str(value)):
+                    value = conform(value, kind, f"Driver.{key}")
+                kwargs[key] = value
         unknown = {k: v for k, v in data.items() if k not in names}
-        for key in secret_fields(cls.Config) & data.keys():
+        for key in secrets & data.keys():
             unknown[key] = data[key]  # stored before (docker-machine): written back as it was
         config = cls.Config(**kwargs)
         problem = cls.ssh_problem(config)
@@ -459,6 +461,26 @@ def _serialized_batch(method: Callable[..., Any]) -> Callable[..., Any]:
 
     call.serialized = True  # type: ignore[attr-defined]
     return call
+
+
+# A value of exactly these types is what the field declares (str: without a NUL); anything
+# else goes through machine.shape.conform, which converts what it may and names what it may not.
+_PLAIN = {"str": str, "bool": bool, "int": int}
+
+
+_SHAPES: dict[type, tuple[dict[str, tuple[str, Any]], frozenset[str]]] = {}
+
+
+def _config_shape(
+    config_class: type[BaseConfig],
+) -> tuple[dict[str, tuple[str, Any]], frozenset[str]]:
+    """({field: (type, default)}, secret fields) of a config class, worked out once (`ls`
+    reads thousands of configs of a few classes)."""
+    known = _SHAPES.get(config_class)
+    if known is None:
+        shape = {f.name: (str(f.type).replace(" ", ""), f.default) for f in fields(config_class)}
+        known = _SHAPES[config_class] = (shape, frozenset(secret_fields(config_class)))
+    return known
 
 
 def secret_fields(config_class: type[BaseConfig]) -> set[str]:

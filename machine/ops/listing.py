@@ -99,8 +99,9 @@ class Row:
         self.record = record
         self.started = time.monotonic()
 
-    def template_data(self) -> dict[str, Any]:
-        options = record_to_json(self.record)["HostOptions"] if self.record else {}
+    def template_data(self, options_too: bool = True) -> dict[str, Any]:
+        """The row as templates see it; the record's options (as JSON) only if asked for."""
+        options = record_to_json(self.record)["HostOptions"] if self.record and options_too else {}
         return {
             "Name": self.Name,
             "Active": self.Active,
@@ -507,8 +508,11 @@ def render(items: list[Row], fmt: str = "") -> str:
     nodes = template.parse(fmt)
     if header:
         lines += template.execute(nodes, dict(HEADERS)).split("\n")
+    used = template.fields_used(nodes)
+    # the options are the record turned back into JSON: only for a format that reads them
+    options_too = used is None or bool(used & {"SwarmOptions", "EngineOptions"})
     for row in items:
-        lines += template.execute(nodes, row.template_data()).split("\n")
+        lines += template.execute(nodes, row.template_data(options_too)).split("\n")
     return tabwriter.format_lines(lines)
 
 

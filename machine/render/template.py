@@ -225,6 +225,37 @@ def _commands(toks: list[Tok], i: int, depth: int) -> tuple[list[list[Any]], int
     return commands, i
 
 
+def fields_used(nodes: list[Node]) -> set[str] | None:
+    """The top-level fields the template reads from its data (".Name" -> "Name"), or None when
+    it may read all of it: the dot itself, a variable, or a range/with that moves the dot."""
+    found: set[str] = set()
+
+    def operands(commands: list[list[Any]]) -> bool:
+        for command in commands:
+            for kind, text in command:
+                if kind == "pipe":
+                    if not operands(text):
+                        return False
+                elif kind == "var" or (kind == "field" and text == "."):
+                    return False
+                elif kind == "field":
+                    found.add(text.split(".")[1])
+        return True
+
+    def walk(items: list[Node]) -> bool:
+        for node in items:
+            if isinstance(node, Action) and not operands(node.pipe[1]):
+                return False
+            if isinstance(node, Branch):
+                if node.kind in ("range", "with") or not operands(node.pipe[1]):
+                    return False
+                if not (walk(node.body) and walk(node.otherwise)):
+                    return False
+        return True
+
+    return found if walk(nodes) else None
+
+
 # --- evaluation ------------------------------------------------------------------------------
 
 

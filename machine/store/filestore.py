@@ -66,6 +66,8 @@ def natural_key(name: str) -> list[Any]:
 class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._machines = root / paths.MACHINES_DIR
+        self._dirs: dict[str, Path] = {}  # name -> its folder, checked once (ls asks often)
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -75,11 +77,14 @@ class Store:
 
     @property
     def machines_dir(self) -> Path:
-        return self.root / paths.MACHINES_DIR
+        return self._machines
 
     def machine_dir(self, name: str) -> Path:
-        validate_name(name)  # the one place names become paths
-        return self.machines_dir / name
+        folder = self._dirs.get(name)
+        if folder is None:
+            validate_name(name)  # the one place names become paths
+            folder = self._dirs[name] = self._machines / name
+        return folder
 
     def config_path(self, name: str) -> Path:
         return self.machine_dir(name) / paths.CONFIG

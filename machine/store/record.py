@@ -128,7 +128,16 @@ def _fields(cls: type) -> list[str]:
 @functools.cache
 def _field_types(cls: type) -> dict[str, str]:
     """Each field's declared type, by name (once per class: `ls` reads thousands of records)."""
-    return {f.name: str(f.type) for f in fields(cls) if f.name != "extra"}
+    return {f.name: str(f.type).replace(" ", "") for f in fields(cls) if f.name != "extra"}
+
+
+# A value of exactly these types is what the field declares (str: without a NUL); anything
+# else goes through machine.shape.conform, which converts what it may and names what it may not.
+_PLAIN = {"str": str, "bool": bool, "int": int}
+
+
+def _all_str(values: list[Any]) -> bool:
+    return all(type(v) is str for v in values)
 
 
 def record_to_json(record: HostRecord) -> JSON:
@@ -163,10 +172,15 @@ def _load(cls: type, data: Any, where: str) -> Any:
         if name not in data:
             continue
         value = data[name]
+        kind = known[name]
         if name in _NESTED:
             value = _load(_NESTED_TYPES[name], value, f"{where}.{name}")
+        elif type(value) is _PLAIN.get(kind) and (kind != "str" or "\0" not in str(value)):
+            pass
+        elif type(value) is list and kind.startswith("tuple[str") and _all_str(value):
+            value = tuple(value)
         else:
-            value = conform(value, known[name], f"{where}.{name}")
+            value = conform(value, kind, f"{where}.{name}")
         kwargs[name] = value
     extra = {k: v for k, v in data.items() if k not in known}
     return cls(**kwargs, extra=extra)

@@ -155,3 +155,19 @@ def test_format_and_table_header(store_root: Path) -> None:
     assert listing.render(rows, "table {{.Name}}\\t{{.State}}") == (
         "NAME   STATE\na      Running\n"
     )
+
+
+def test_a_format_that_reads_the_options_gets_them(store_root: Path) -> None:
+    """Rows turn the record back into JSON only for formats that read the options."""
+    from machine.store.record import EngineOptions, HostOptions, HostRecord
+
+    record = HostRecord(
+        Name="a",
+        DriverName="none",
+        HostOptions=HostOptions(EngineOptions=EngineOptions(Labels=("env=prod",))),
+    )
+    rows = [listing.Row(Name="a", DriverName="none", record=record)]
+    assert listing.render(rows, "{{.EngineOptions.Labels}}") == "[env=prod]\n"
+    assert listing.render(rows, "{{json .EngineOptions.Labels}}") == '["env=prod"]\n'
+    assert '"Labels":["env=prod"]' in listing.render(rows, "{{json .}}")
+    assert listing.render(rows, "{{.Name}}") == "a\n"

@@ -69,3 +69,17 @@ def test_clear_errors(template: str, message: str) -> None:
 
 def test_missing_key_of_a_map_prints_no_value() -> None:
     assert render("{{.Driver.Nope}}", {"Driver": loose({})}) == "<no value>"
+
+
+def test_fields_used_tells_what_a_format_reads() -> None:
+    from machine.render.template import fields_used, parse
+
+    assert fields_used(parse('{{.Name}}\t{{ .State | printf "%s" }}')) == {"Name", "State"}
+    assert fields_used(parse("{{if .Error}}{{.Error}}{{else}}{{.URL}}{{end}}")) == {"Error", "URL"}
+    assert fields_used(parse("{{.SwarmOptions.Master}}")) == {"SwarmOptions"}
+    assert fields_used(parse('{{printf "%v" (.Name)}}')) == {"Name"}
+    # the whole of the data may be read: the dot, a variable, or a moved dot
+    assert fields_used(parse("{{json .}}")) is None
+    assert fields_used(parse("{{$.Name}}")) is None
+    assert fields_used(parse("{{range .Labels}}{{.}}{{end}}")) is None
+    assert fields_used(parse("{{with .EngineOptions}}{{.Labels}}{{end}}")) is None
