@@ -128,8 +128,11 @@ def ls(
     timeout = seconds(timeout, "--timeout")
     store.prune_locks()
     c = context_for(store, quiet=True)
-    needs_state = bool(wanted.state) or not quiet
-    items = listing.rows(c, timeout, wanted, query_engines=not quiet and needs_state)
+    # ask backends and engines only for what the output shows (or a state filter needs)
+    states, engines = (False, False) if quiet else listing.queries_for(fmt)
+    items = listing.rows(
+        c, timeout, wanted, query_engines=engines, query_states=states or bool(wanted.state)
+    )
     # Try every installed plugin so a broken one is reported even when no machine uses it
     # (drivers import their SDKs lazily, so this costs little).
     default_registry().load_all(warn=False)

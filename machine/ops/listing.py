@@ -207,8 +207,10 @@ def rows(
     timeout: float,
     filters: Filters | None = None,
     query_engines: bool = True,
+    query_states: bool = True,
 ) -> list[Row]:
-    """The rows that pass `filters`, natural-sorted by name; ends within `timeout`."""
+    """The rows that pass `filters`, natural-sorted by name; ends within `timeout`. Without
+    `query_states` no backend is asked (rows have their record's fields only)."""
     filters = filters or Filters()
     deadline = time.monotonic() + timeout
     store = ctx.store
@@ -253,7 +255,7 @@ def rows(
 
         return work
 
-    for group in by_driver.values():
+    for group in by_driver.values() if query_states else ():
         if group and not _batches(type(group[0][1])):
             # no batched query: each machine on its own, its engine right after its state,
             # so a host that hangs holds up nothing but its own row
@@ -269,7 +271,8 @@ def rows(
             if name not in keep:
                 continue
             row = result[name]
-            _finish(row, docker_host)
+            if query_states:
+                _finish(row, docker_host)
             if filters.state_matches(row):
                 out.append(row)
         return out
@@ -496,15 +499,39 @@ def _go_duration(seconds: float) -> str:
 # --- output ----------------------------------------------------------------------------------
 
 
+# what a row's fields need asked: its backend (the state; URL and Active show only for a
+# running machine), and then its engine
+_STATE_FIELDS = frozenset(
+    {"State", "URL", "Active", "ActiveHost", "ActiveSwarm", "Error", "DockerVersion", "Swarm",
+     "ResponseTime"}
+)  # fmt: skip
+_ENGINE_FIELDS = frozenset({"DockerVersion", "Swarm", "Error", "ResponseTime"})
+
+
+def queries_for(fmt: str) -> tuple[bool, bool]:
+    """(states, engines): whether the format shows anything that needs asking them."""
+    from machine.render import template
+
+    used = template.fields_used(template.parse(_format_text(fmt)[0]))
+    if used is None:
+        return True, True
+    return bool(used & _STATE_FIELDS), bool(used & _ENGINE_FIELDS)
+
+
+def _format_text(fmt: str) -> tuple[str, bool]:
+    """(the template, whether it has a header line: `table ...`)."""
+    fmt = (fmt or DEFAULT_FORMAT).replace("\\t", "\t").replace("\\n", "\n")
+    if fmt.startswith("table"):
+        return fmt[len("table") :].lstrip(" "), True
+    return fmt, False
+
+
 def render(items: list[Row], fmt: str = "") -> str:
     """Rows through a Go template; a template starting with `table` gets a header line."""
     from machine.render import tabwriter, template
 
-    fmt = (fmt or DEFAULT_FORMAT).replace("\\t", "\t").replace("\\n", "\n")
+    fmt, header = _format_text(fmt)
     lines: list[str] = []
-    header = fmt.startswith("table")
-    if header:
-        fmt = fmt[len("table") :].lstrip(" ")
     nodes = template.parse(fmt)
     if header:
         lines += template.execute(nodes, dict(HEADERS)).split("\n")

@@ -171,3 +171,17 @@ def test_a_format_that_reads_the_options_gets_them(store_root: Path) -> None:
     assert listing.render(rows, "{{json .EngineOptions.Labels}}") == '["env=prod"]\n'
     assert '"Labels":["env=prod"]' in listing.render(rows, "{{json .}}")
     assert listing.render(rows, "{{.Name}}") == "a\n"
+
+
+def test_only_what_the_format_shows_is_asked(store_root: Path) -> None:
+    assert listing.queries_for("{{.Name}} {{.DriverName}}") == (False, False)
+    assert listing.queries_for("table {{.Name}}\\t{{.URL}}") == (True, False)  # URL: if running
+    assert listing.queries_for("") == (True, True)  # the default table
+    assert listing.queries_for("{{json .}}") == (True, True)
+    ctx = context(store_root)
+    CountingDriver.batches.clear()
+    for i in range(3):
+        save(ctx, f"m{i}", "counting")
+    rows = listing.rows(ctx, timeout=5, query_states=False)
+    assert [r.Name for r in rows] == ["m0", "m1", "m2"]
+    assert CountingDriver.batches == []  # no backend was asked
