@@ -259,12 +259,16 @@ def active(g: Globals, args: list[str], timeout: float = 10.0) -> None:
 
     if args:
         raise errors.UsageError("Error: Too many arguments given")
-    if not os.environ.get("DOCKER_HOST"):
+    docker_host = os.environ.get("DOCKER_HOST", "")
+    if not docker_host:
         raise errors.MachineError("No active host found")
+    # only the machines $DOCKER_HOST names are asked whether they run: one host that hangs
+    # elsewhere in the store does not make `active` fail
     items = listing.rows(
         context_for(g.store(), quiet=True),
         seconds(timeout, "--timeout"),
         query_engines=False,
+        ask=lambda row: docker_host == row.URL,
     )
     active = [row.Name for row in items if row.ActiveHost]
     if active:

@@ -208,9 +208,11 @@ def rows(
     filters: Filters | None = None,
     query_engines: bool = True,
     query_states: bool = True,
+    ask: Callable[[Row], bool] | None = None,
 ) -> list[Row]:
     """The rows that pass `filters`, natural-sorted by name; ends within `timeout`. Without
-    `query_states` no backend is asked (rows have their record's fields only)."""
+    `query_states` no backend is asked (rows have their record's fields only); with `ask`,
+    only the backends of the rows it picks (the others keep an empty state)."""
     filters = filters or Filters()
     deadline = time.monotonic() + timeout
     store = ctx.store
@@ -227,8 +229,9 @@ def rows(
     masters = _swarm_masters(result.values()) if filters.swarm else {}
     firsts = _swarm_firsts(store, list(result)) if filters.swarm else {}
     keep = {n for n, r in result.items() if filters.record_matches(r, masters, firsts)}
+    asked = {n for n in keep if ask is None or ask(result[n])}
     for group in by_driver.values():
-        group[:] = [(row, d) for row, d in group if row.Name in keep]
+        group[:] = [(row, d) for row, d in group if row.Name in asked]
 
     tasks = Tasks(MAX_WORKERS)
     lock = tasks.lock
@@ -271,7 +274,7 @@ def rows(
             if name not in keep:
                 continue
             row = result[name]
-            if query_states:
+            if query_states and name in asked:
                 _finish(row, docker_host)
             if filters.state_matches(row):
                 out.append(row)

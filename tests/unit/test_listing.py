@@ -185,3 +185,14 @@ def test_only_what_the_format_shows_is_asked(store_root: Path) -> None:
     rows = listing.rows(ctx, timeout=5, query_states=False)
     assert [r.Name for r in rows] == ["m0", "m1", "m2"]
     assert CountingDriver.batches == []  # no backend was asked
+
+
+def test_only_the_rows_asked_for_get_a_state(store_root: Path) -> None:
+    """`active` asks only the machines $DOCKER_HOST names: the others keep no state (not a
+    Timeout), so a host that hangs elsewhere does not make it fail."""
+    ctx = context(store_root)
+    save(ctx, "hangs", "slow")
+    save(ctx, "quick", "counting")
+    rows = {r.Name: r for r in listing.rows(ctx, timeout=3, ask=lambda row: row.Name == "quick")}
+    assert rows["quick"].State == "Stopped"
+    assert rows["hangs"].State == ""
