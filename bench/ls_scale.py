@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import MACHINE
+from bench.common import MACHINE, median_seconds
 from bench.env_and_ls import _generic_record
 
 SIZES = (1000, 5000, 10000)
@@ -57,15 +55,6 @@ def _fill(root: Path, env: dict[str, str], count: int) -> None:
             (folder / "config.json").write_text(none_text.replace('"m0"', f'"m{i}"'))
 
 
-def _median(argv: list[str], env: dict[str, str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     forms = {
@@ -82,7 +71,7 @@ def main() -> None:
             }
             _fill(Path(tmp), env, size)
             for form, args in forms.items():
-                results[form][size] = _median([MACHINE, *args], env, runs)
+                results[form][size] = median_seconds([MACHINE, *args], env, runs)
     print(f"machine ls over a store of n records, half none, half generic (median of {runs})")
     for form, by_size in results.items():
         cells = "  ".join(f"n={n}: {t * 1000:6.0f} ms" for n, t in by_size.items())

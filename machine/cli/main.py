@@ -18,10 +18,8 @@ import typer.core
 
 from machine import errors
 from machine.cli import report
-from machine.cli.about import VERSION, build_id, version_line
+from machine.cli.about import version_line
 from machine.cli.common import Globals
-
-__all__ = ["VERSION", "build_id", "version_line"]
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

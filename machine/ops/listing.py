@@ -342,17 +342,9 @@ def _finish(row: Row, docker_host: str) -> None:
 
 def _swarm_firsts(store: Store, names: list[str]) -> dict[str, str]:
     """Machine -> the machine its swarm was started on, for machines in swarm mode."""
-    import json
+    from machine.ops.swarm import membership
 
-    out = {}
-    for name in names:
-        try:
-            data = json.loads((store.machine_dir(name) / "swarm.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("first"):
-            out[name] = str(data["first"])
-    return out
+    return {name: first for name in names if (first := membership(store, name).get("first"))}
 
 
 def _swarm_masters(all_rows: Any) -> dict[str, str]:
@@ -447,15 +439,16 @@ def _states(group: list[tuple[Row, Driver]], tasks: Tasks) -> None:
 
 def _engine_version(store: Store, row: Row, tasks: Tasks, deadline: float) -> None:
     from machine.docker import dockerapi
+    from machine.ops.swarm import membership
 
     start = time.monotonic()
     swarm = ""
-    member = store.machine_dir(row.Name) / "swarm.json"  # machine.ops.swarm.MEMBERSHIP
+    member = membership(store, row.Name)
     try:
         files = tls_files(store, row.Name)
         timeout = max(0.1, deadline - time.monotonic())
-        if member.exists():  # /info: the version and the node's part in its swarm
-            version, swarm = _swarm_role(row.URL, files, timeout, member)
+        if member:  # /info: the version and the node's part in its swarm
+            version, swarm = _swarm_role(row.URL, files, timeout, member["first"])
         else:
             version = dockerapi.version(row.URL, files, timeout=timeout)
         text, error = f"v{version}", ""
@@ -469,17 +462,14 @@ def _engine_version(store: Store, row: Row, tasks: Tasks, deadline: float) -> No
         row.ResponseTime = _go_duration(time.monotonic() - start)
 
 
-def _swarm_role(url: str, files: Any, timeout: float, member: Any) -> tuple[str, str]:
+def _swarm_role(url: str, files: Any, timeout: float, first: str) -> tuple[str, str]:
     """(engine version, SWARM column: "FIRST (manager, leader)", "FIRST (worker)", ...)."""
-    import json
-
     from machine.docker import dockerapi
 
     info = dockerapi.call(url, "GET", "/info", files, timeout)
     if not isinstance(info, dict):
         raise OSError("engine /info answer is not an object")
     swarm = info.get("Swarm") or {}
-    first = str(json.loads(member.read_text()).get("first") or "")
     if swarm.get("LocalNodeState") != "active":
         return str(info.get("ServerVersion", "")), ""
     role = "worker"

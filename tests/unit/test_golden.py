@@ -118,17 +118,22 @@ def cli(
     return invoke
 
 
+def _environment(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> None:
+    """A scenario's variables: set, or unset where its value is empty."""
+    for key, value in environ.items():
+        if value:
+            monkeypatch.setenv(key, value)
+        else:
+            monkeypatch.delenv(key, raising=False)
+
+
 @pytest.mark.parametrize("prog", ["machine", "docker-machine"])
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_golden(
     cli: Callable[..., str], monkeypatch: pytest.MonkeyPatch, prog: str, name: str
 ) -> None:
     argv, environ = SCENARIOS[name]
-    for key, value in environ.items():
-        if value:
-            monkeypatch.setenv(key, value)
-        else:
-            monkeypatch.delenv(key, raising=False)
+    _environment(monkeypatch, environ)
     text = cli(prog, list(argv), fast.main)  # the entry point users run
     golden = GOLDEN / prog / f"{name}.txt"
     if os.environ.get("MACHINE_UPDATE_GOLDEN"):
@@ -176,11 +181,7 @@ def test_the_fast_path_says_what_the_full_command_line_says(
 ) -> None:
     argv, environ = SCENARIOS[name]
     assert fast.parse(list(argv)) is not fast.FULL  # served without the framework
-    for key, value in environ.items():
-        if value:
-            monkeypatch.setenv(key, value)
-        else:
-            monkeypatch.delenv(key, raising=False)
+    _environment(monkeypatch, environ)
     assert cli(prog, list(argv), main) == (GOLDEN / prog / f"{name}.txt").read_text()
 
 
