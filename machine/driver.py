@@ -168,6 +168,12 @@ class BootImage:
     kernel: Path | None = None
     initrd: Path | None = None
     cmdline: str = ""
+    # The Docker engine the image ships (machine-os): dockerd's path and the text of its own
+    # docker.service, recorded when the image was built. With them the core can hand the
+    # engine's TLS files and daemon settings over in the seed (CreateRequest.engine_files);
+    # "" when the image has no engine, or did not record it.
+    dockerd: str = ""
+    dockerd_unit: str = ""
 
 
 @frozen
@@ -184,6 +190,12 @@ class CreateRequest:
     note: Callable[[str], None] = field(default=lambda message: None)  # a line for the user
     store_id: str = ""  # the store's identity, to tag cloud resources with (Store.identity)
     image: BootImage | None = None  # the disk to boot, in one of Features.image_formats
+    # When the image ships an engine: given where the engine will be reached (the address must
+    # be known before boot: reserve it first), the files that let it start once, with TLS, at
+    # first boot (path on the host -> (content, mode)): CA, server certificate and key, and the
+    # daemon's settings. A driver that puts them in its seed saves the engine's restart; it
+    # must then make the seed unreadable once the host applied it (Driver.discard_seed).
+    engine_files: Callable[[Endpoint], Mapping[str, tuple[bytes, int]]] | None = None
 
 
 # Config fields a call learned from the backend, by field name: {"IPAddress": "10.0.0.5"}.
@@ -418,6 +430,12 @@ class Driver(abc.ABC, Generic[C]):
     @abc.abstractmethod
     def remove(self) -> None:
         """Delete what the driver made; something already gone is success."""
+
+    def discard_seed(self) -> None:
+        """The host has applied its seed and the core has replaced or proven what it carried
+        (the host key, the engine's key): a seed that stays readable (an ISO volume, user data)
+        is removed now. Called once, at the end of a create that succeeded."""
+        return None
 
     def adopt(self, resources: Sequence[tuple[str, str]]) -> Learned | None:
         """Resources a create recorded in its journal (request.record) but never returned (it

@@ -1,5 +1,6 @@
 """The NoCloud seed: an ISO 9660 image labelled `cidata` that gives a booting guest its login
-key, its SSH host key (so our first SSH contact is already verified) and its hostname.
+key, its SSH host key (so our first SSH contact is already verified) and its hostname; for
+machine-os also the engine's TLS files and settings, so that the engine starts once, with TLS.
 
 It carries cloud-init's `user-data` and `meta-data` for stock cloud images, and the same facts
 as plain files under `machine/` for machine-os, whose boot step needs no YAML parser. Written in
@@ -24,6 +25,9 @@ class Seed:
     host_key_public: str  # "ssh-ed25519 AAAA..."
     instance_id: str
     extra_user_data: str = ""  # the user's own #cloud-config, merged (cloud images only)
+    # files the image's seed step installs before its services start (machine-os only): the
+    # engine's TLS files and settings, (path on the host, content, mode)
+    files: tuple[tuple[str, bytes, int], ...] = ()
 
 
 def user_data(seed: Seed) -> str:
@@ -72,6 +76,16 @@ def files(seed: Seed) -> dict[str, bytes]:
         "machine/ssh_host_ed25519_key": seed.host_key_private.encode(),
         "machine/ssh_host_ed25519_key.pub": seed.host_key_public.encode() + b"\n",
     }
+    if seed.files:
+        # machine/files.list: "MODE INDEX PATH" per line, the content in machine/files/INDEX
+        # (the paths are the core's own constants: no spaces, nothing a user typed)
+        listing = []
+        for index, (path, data, mode) in enumerate(seed.files):
+            if not path.startswith("/") or any(c.isspace() for c in path):
+                raise ValueError(f"a seeded file needs an absolute path without spaces: {path!r}")
+            listing.append(f"{mode:04o} {index} {path}\n")
+            out[f"machine/files/{index}"] = data
+        out["machine/files.list"] = "".join(listing).encode()
     if seed.extra_user_data:
         out["user-data"] = _multipart(out["user-data"], seed.extra_user_data.encode())
     return out

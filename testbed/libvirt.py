@@ -114,6 +114,13 @@ def _status(pid: int) -> str:
         return ""
 
 
+# QEMU runs as libvirt-qemu in group kvm, as Debian makes that user (adduser --ingroup kvm).
+# Where the user exists with a group of its own instead, QEMU could not open /dev/kvm while
+# libvirtd (root) can: libvirtd then calls its cache of QEMU's capabilities stale and probes
+# QEMU again on every domain it defines (about a minute each under this host's emulation).
+QEMU_CONF = 'user = "libvirt-qemu"\ngroup = "kvm"\n'
+
+
 def kvm_device_as_debian_sets_it() -> None:
     """/dev/kvm root:kvm 0660, as udev sets it on Debian. Left root-only (no udev here),
     libvirtd finds KVM when it probes QEMU as root but not for the qemu user, calls its cache
@@ -132,6 +139,7 @@ def start() -> None:
         # as the system's folders are: QEMU runs as libvirt-qemu and must reach its disks
         (STATE / folder).chmod(0o755)
         Path(mountpoint).mkdir(parents=True, exist_ok=True)
+    (STATE / "etc" / "qemu.conf").write_text(QEMU_CONF)
     run(["ip", "netns", "add", NETNS])
     run(["ip", "-n", NETNS, "link", "set", "lo", "up"])
     binds = " && ".join(

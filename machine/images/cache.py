@@ -430,6 +430,8 @@ class Cache:
             kernel,
             initrd,
             str(manifest.get("cmdline", "")),
+            dockerd=str(manifest.get("dockerd", "")),
+            dockerd_unit=str(manifest.get("dockerd_unit", "")),
         )
 
 

@@ -40,6 +40,7 @@ SECTOR = 512
 ALIGN = 2048  # sectors: partitions start on 1 MiB boundaries
 CONSOLES = "console=tty0 console=ttyS0,115200"  # the last one is /dev/console (systemd's)
 CMDLINE = f"root=LABEL={ROOT_LABEL} rw {CONSOLES} quiet"
+SEED_STEP = "usr/local/sbin/machine-seed"  # installs the seed's files (images/machine-os)
 ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 ROOT_TYPE_X86_64 = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"
 SYSLINUX = {  # boot loader files on the build host (Debian's syslinux-common, syslinux-efi)
@@ -111,6 +112,7 @@ def build(
         initrds = sorted((root / "boot").glob("initrd.img-*"))
         if not kernels or not initrds:
             raise ImageError(f"the {name} root file system has no kernel or initrd")
+        engine = shipped_engine(root)
         shutil.copyfile(kernels[-1], work / "vmlinuz")
         shutil.copyfile(initrds[-1], work / "initrd.img")
         step(f"Making the {name} disk (BIOS and UEFI boot)...")
@@ -128,6 +130,7 @@ def build(
             "boot": "firmware",  # the disk boots by itself; kernel+initrd allow direct boot
             "ssh_user": ssh_user,
             "cmdline": CMDLINE,
+            **engine,
             "recipe": recipe_digest(recipe),
             "built": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
@@ -136,6 +139,24 @@ def build(
     if old:  # drop the previous build's blobs unless still named
         cache.prune()
     return manifest
+
+
+def shipped_engine(root: Path) -> dict[str, str]:
+    """The engine in a built root file system, as a provisioning pass on the booted image will
+    find it: dockerd's path and the text of its own docker.service. With these, a create seeds
+    the engine's settings so that it starts once, with TLS. {} when there is no engine, or no
+    seed step that installs the files (machine-seed: a cloud-init image applies its seed at
+    every boot, so its seed could not be removed afterwards)."""
+    if not (root / SEED_STEP).is_file():
+        return {}
+    units = ("usr/lib/systemd/system/docker.service", "lib/systemd/system/docker.service")
+    unit = next((root / u for u in units if (root / u).is_file()), None)
+    # where the provisioner's facts look: PATH first, then /usr/bin, /usr/sbin
+    where = ("usr/local/bin/dockerd", "usr/bin/dockerd", "usr/sbin/dockerd")
+    dockerd = next((f"/{p}" for p in where if (root / p).exists()), "")
+    if unit is None or not dockerd:
+        return {}
+    return {"dockerd": dockerd, "dockerd_unit": unit.read_text()}
 
 
 def check_tools() -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from machine.driver import DEFAULT_ENGINE_PORT, BootImage, CreateRequest, Driver
+from machine.driver import DEFAULT_ENGINE_PORT, BootImage, CreateRequest, Driver, Endpoint
 from machine.errors import (
     CreateFailed,
     HostAlreadyExists,
@@ -30,6 +30,7 @@ from machine.ops.provisioning import (
     provision,
     restore_saved_host,
     saved_on_host,
+    seeded_engine_files,
     update_context,
 )
 from machine.store import paths
@@ -165,6 +166,15 @@ def _create_steps(
         _pin(mdir / paths.KNOWN_HOSTS, opts.name, host_public)
 
     deadline = time.monotonic() + opts.wait_timeout
+    seeded: list[Endpoint] = []  # where the engine files the driver seeded were made for
+    engine_files = None
+    if driver.features.provisions_engine and image is not None and image.dockerd:
+        boot_image = image
+
+        def engine_files(ep: Endpoint) -> Mapping[str, tuple[bytes, int]]:
+            seeded.append(ep)
+            return seeded_engine_files(store, record, ep, boot_image)
+
     journal.at("Creating machine")
     progress.phase("Creating machine...")
     learned = driver.create(
@@ -180,6 +190,7 @@ def _create_steps(
             note=progress.note,
             store_id=store.identity(),
             image=image,
+            engine_files=engine_files,
         )
     )
     driver.learn(learned)
@@ -189,9 +200,16 @@ def _create_steps(
         return record
 
     # The seed that carried the host key stays readable (user data, an ISO): once the pinned
-    # key is proven, the host gets a new one of its own.
+    # key is proven, the host gets a new one of its own. A server certificate already seeded
+    # for this endpoint is kept (the pass then finds the engine's files as they should be).
     replace = driver.features.seeds_host_key
-    provision(ctx, record, driver, deadline, journal, True, replace_seeded_key=replace)
+    new_cert = not seeded or seeded[-1] != driver.endpoint()
+    provision(ctx, record, driver, deadline, journal, new_cert, replace_seeded_key=replace)
+    if seeded:  # the seed held the engine's key: the host has it, nobody else may
+        try:
+            driver.discard_seed()
+        except MachineError as exc:
+            progress.note(f"The machine's seed could not be removed: {exc}")
     return record
 
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from machine.driver import Driver, Endpoint
+from machine.driver import BootImage, Driver, Endpoint
 from machine.errors import MachineError, NotSupported, program
 from machine.ops.context import (
     DEFAULT_WAIT,
@@ -73,6 +73,26 @@ def _server_pair(
     pair = certstore.issue_server_cert(files, record.Name, hosts, cert_path, key_path)
     certstore.copy_client_files(files, mdir)
     return ca_pem, pair.cert_pem, pair.key_pem
+
+
+def seeded_engine_files(
+    store: Store, record: HostRecord, ep: Endpoint, image: BootImage
+) -> dict[str, tuple[bytes, int]]:
+    """The engine's files for a new host booting `image` (which ships dockerd) at `ep`: a
+    server certificate made now for that endpoint and kept in the machine's folder, and the
+    daemon's settings as a provisioning pass will want them, byte for byte."""
+    from machine.provision.run import Plan, seeded_files
+
+    ca_pem, cert_pem, key_pem = _server_pair(store, record, ep, regenerate=True)
+    plan = Plan(
+        hostname=record.Name,
+        engine=engine_config(record, ep),
+        install_url=record.HostOptions.EngineOptions.InstallURL,
+        ca_pem=ca_pem,
+        server_cert_pem=cert_pem,
+        server_key_pem=key_pem,
+    )
+    return seeded_files(plan, image.dockerd, image.dockerd_unit)
 
 
 def _expires_soon(cert_pem: bytes) -> bool:

@@ -270,17 +270,36 @@ def _set_hostname(shell: RootShell, facts: Facts, name: str) -> None:
 def _desired_files(
     shell: RootShell, family: Family, facts: Facts, plan: Plan, dockerd: str
 ) -> dict[str, tuple[bytes, int]]:
+    init = facts.init if facts.init in (SYSTEMD, OPENRC) else family.init
+    args = ""
+    if init == SYSTEMD:
+        unit = shell.run("systemctl cat docker.service 2>/dev/null").stdout
+        vendor = engine.parse_vendor_exec_start(unit)
+        args = vendor[1] if vendor else ""
+    return engine_files(plan, init, dockerd, args)
+
+
+def seeded_files(plan: Plan, dockerd: str, unit_file: str) -> dict[str, tuple[bytes, int]]:
+    """The engine's files for a systemd image that ships dockerd and `unit_file` (its
+    docker.service), exactly as a pass on the booted image will want them: a create seeds
+    these (BootImage.dockerd), the pass then finds every file equal and leaves the engine,
+    started with TLS at first boot, running."""
+    # read as the pass reads it: `systemctl cat` shows the file under a "# /path" line
+    vendor = engine.parse_vendor_exec_start("# /docker.service\n" + unit_file)
+    return engine_files(plan, SYSTEMD, dockerd, vendor[1] if vendor else "")
+
+
+def engine_files(
+    plan: Plan, init: str, dockerd: str, vendor_args: str
+) -> dict[str, tuple[bytes, int]]:
+    """What a provisioned host holds for its engine (path -> content, mode)."""
     files: dict[str, tuple[bytes, int]] = {
         engine.REMOTE_CA: (plan.ca_pem, 0o644),
         engine.REMOTE_CERT: (plan.server_cert_pem, 0o644),
         engine.REMOTE_KEY: (plan.server_key_pem, 0o600),
     }
-    init = facts.init if facts.init in (SYSTEMD, OPENRC) else family.init
     if init == SYSTEMD:
-        unit = shell.run("systemctl cat docker.service 2>/dev/null").stdout
-        vendor = engine.parse_vendor_exec_start(unit)
-        args = vendor[1] if vendor else ""
-        text = engine.systemd_dropin(plan.engine, dockerd, args)
+        text = engine.systemd_dropin(plan.engine, dockerd, vendor_args)
         files[engine.SYSTEMD_DROPIN] = (text.encode(), 0o644)
     else:
         files[engine.OPENRC_CONF] = (engine.openrc_conf(plan.engine).encode(), 0o644)

@@ -20,7 +20,8 @@ IMAGE_CACHE = test_images.IMAGE_CACHE
 
 
 def seeded_host_key(name: str) -> str:
-    """The base64 of the host key in a machine's seed ISO, read from libvirt's pool."""
+    """The base64 of the host key in a machine's seed ISO, read from libvirt's pool (a cloud
+    image's seed stays: cloud-init looks for it on every boot)."""
     import io
 
     import pycdlib
@@ -55,6 +56,14 @@ def test_kvm_machine_lifecycle(
     assert "Docker is up and running!" in created.stderr
     ip = cli("ip", "mtvm1").stdout.strip()
     assert ip.startswith(f"{libvirt_host.SUBNET}.")
+    # The address was reserved before boot and the seed carried the engine's TLS files and
+    # settings: the engine started once, with TLS, and provisioning found nothing to change.
+    assert "Copying certs to the remote machine" not in created.stderr, created.stderr
+    starts = cli("ssh", "mtvm1", "sudo journalctl -b -u docker.service -o cat").stdout
+    assert starts.count("Daemon has completed initialization") == 1, starts
+    # the seed held the engine's key: it is gone from libvirt's pool and from the domain
+    assert "machine-mtvm1-seed.iso" not in libvirt_host.virsh("vol-list", "machine")
+    assert "seed.iso" not in libvirt_host.virsh("dumpxml", "--inactive", "machine-mtvm1")
     out = cli.bash(
         'eval "$(machine env mtvm1)"\n'
         f"docker import {busybox} kvm/busybox >/dev/null\n"
@@ -62,10 +71,10 @@ def test_kvm_machine_lifecycle(
     )
     assert out.stdout.strip() == "from-a-vm", out.stderr
     # the host key came through the seed and was pinned before the first contact; then the
-    # VM made one of its own (the seed stays readable), pinned since
+    # VM made one of its own, pinned since
     pinned = (cli.store / "machines/mtvm1/known_hosts").read_text().split()
     assert pinned[0] == "mtvm1" and pinned[1] == "ssh-ed25519"
-    assert pinned[2] != seeded_host_key("mtvm1")
+    assert "Replacing the seeded SSH host key" in created.stderr
     assert cli("ssh", "mtvm1", "hostname").stdout.strip() == "mtvm1"
 
     assert 'Machine "mtvm1" was stopped.' in cli("stop", "mtvm1").stderr
@@ -111,11 +120,11 @@ def test_kvm_machine_lifecycle(
 
 
 def test_a_killed_create_is_removed_by_rm(libvirt: None, machine_os: Path, tmp_path: Path) -> None:
-    """SIGKILL once the VM runs and its lease is pinned, before create returned what it
+    """SIGKILL once the VM runs on its reserved address, before create returned what it
     learned: the record holds none of it, the journal all of it; rm adopts and removes it."""
     cli = KvmCLI(tmp_path / "store")
     args = ["create", "-d", "kvm", "--kvm-network", libvirt_host.NETWORK, "--wait-timeout", "600"]
-    killed = cli.killed("machine_driver_kvm.virt:Virt.pin_lease:after", *args, "mtkill")
+    killed = cli.killed("machine_driver_kvm:_address:after", *args, "mtkill")
     assert killed.returncode == -9, killed.stderr
     assert "machine-mtkill" in libvirt_host.virsh("list", "--name")
     assert "name='mtkill'" in libvirt_host.virsh("net-dumpxml", libvirt_host.NETWORK)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +71,14 @@ def test_machines_and_a_vm_make_a_swarm(
     LAN.join(hosts)
     try:
         _create(cli, "sw1", hosts[0], ssh_key[0], "--swarm-init")
-        _create(cli, "sw2", hosts[1], ssh_key[0], "--swarm-join", "sw1")
-        _create(cli, "sw3", hosts[2], ssh_key[0], "--swarm-join", "sw1")
+        # two joins at once, as a fleet's autoscaler makes them
+        with ThreadPoolExecutor(2) as pool:
+            joins = [
+                pool.submit(_create, cli, f"sw{i + 1}", hosts[i], ssh_key[0], "--swarm-join", "sw1")
+                for i in (1, 2)
+            ]
+            for join in joins:
+                join.result()
         assert _nodes(cli) == ["sw1 Ready", "sw2 Ready", "sw3 Ready"]
 
         out, err = vm.communicate(timeout=900)

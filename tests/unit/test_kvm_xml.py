@@ -121,3 +121,18 @@ def test_a_killed_create_is_adopted_from_its_journal() -> None:
     assert (driver.config.MAC, driver.config.IPAddress) == ("52:54:00:0a:0b:0c", "192.168.42.7")
     saved = Driver(KVMConfig(MachineName="w2", DomainName="machine-w2", MAC="m", IPAddress="i"))
     assert not saved.adopt([("domain", "other"), ("lease", "x y")])  # the record's values win
+
+
+def test_free_addresses_skip_reservations_and_leases() -> None:
+    network = (
+        "<network><name>n</name><ip address='10.0.0.1' netmask='255.255.255.0'><dhcp>"
+        "<range start='10.0.0.2' end='10.0.0.6'/>"
+        + xml.dhcp_host("52:54:00:00:00:01", "10.0.0.3", "dev")
+        + xml.dhcp_host("52:54:00:00:00:02", "10.0.0.5", "")
+        + "</dhcp></ip><ip family='ipv6' address='fd00::1' prefix='64'><dhcp>"
+        "<range start='fd00::10' end='fd00::20'/></dhcp></ip></network>"
+    )
+    assert list(xml.free_addresses(network, {"10.0.0.2"})) == ["10.0.0.4", "10.0.0.6"]
+    assert xml.reserved_addresses(network) == {"10.0.0.3", "10.0.0.5"}
+    # an entry reserved without a host name (another store's machine had ours)
+    assert "name=" not in xml.dhcp_host("52:54:00:00:00:02", "10.0.0.5", "")

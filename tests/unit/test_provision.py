@@ -11,7 +11,7 @@ from machine import errors
 from machine.docker import engine
 from machine.provision import families
 from machine.provision.osrelease import parse
-from machine.provision.run import Plan, parse_facts, provision
+from machine.provision.run import Plan, parse_facts, provision, seeded_files
 from machine.testing import ScriptedRemote, UnexpectedCommand
 
 DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
@@ -76,6 +76,35 @@ def test_second_run_changes_nothing() -> None:
     assert outcome.changed_files == []
     assert not outcome.restarted
     assert second.files == {}
+
+
+def test_a_host_seeded_with_its_engine_files_is_left_as_it_is() -> None:
+    """machine-os got the files in its seed and started the engine with them: the pass finds
+    every file equal (the drop-in too, read back through `systemctl cat`) and restarts
+    nothing, saves nothing."""
+    unit_file = UNIT.split("\n", 1)[1] + "# see /usr/share/doc\n"
+    seeded = seeded_files(PLAN, "/usr/sbin/dockerd", unit_file)
+    assert set(seeded) == {
+        engine.REMOTE_CA,
+        engine.REMOTE_CERT,
+        engine.REMOTE_KEY,
+        engine.SYSTEMD_DROPIN,
+    }
+    assert seeded[engine.REMOTE_KEY] == (b"KEY", 0o600)
+    sums = "".join(
+        f"{hashlib.sha256(data).hexdigest()}  {path}\n" for path, (data, _) in seeded.items()
+    )
+    shown = (  # what `systemctl cat` shows once the seed step installed the drop-in
+        f"# /lib/systemd/system/docker.service\n{unit_file}\n"
+        f"# {engine.SYSTEMD_DROPIN}\n{seeded[engine.SYSTEMD_DROPIN][0].decode()}"
+    )
+    host = ScriptedRemote()
+    host.on(r"^sh -c .*@@os-release", facts(hostname="web"))
+    host.on(r"^systemctl cat docker.service", shown)
+    host.on(r"^sha256sum ", sums).on(r"^systemctl is-active --quiet docker.service")
+    outcome = provision(host, PLAN)
+    assert not outcome.restarted and not outcome.backed_up
+    assert outcome.changed_files == [] and host.files == {}
 
 
 def test_installs_from_distribution_packages_when_missing() -> None:

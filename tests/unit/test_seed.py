@@ -6,6 +6,7 @@ import io
 import json
 
 import pycdlib
+import pytest
 
 from machine import seed
 from machine.tls import certs
@@ -58,3 +59,29 @@ def test_guestinfo_carries_the_same_seed_in_base64() -> None:
     assert base64.b64decode(keys["guestinfo.metadata"]).decode() == seed.meta_data(SEED)
     # values go into a VM's ExtraConfig and through vcsim's `sh -c`: base64 only
     assert all(v.replace("+", "").replace("/", "").rstrip("=").isalnum() for v in keys.values())
+
+
+def test_files_for_the_seed_step_are_listed_with_their_modes() -> None:
+    files = (("/etc/docker/server-key.pem", b"KEY", 0o600), ("/etc/docker/ca.pem", b"CA", 0o644))
+    seeded = seed.Seed("dev", "docker", LOGIN, HOST_PRIVATE.decode(), HOST_PUBLIC, "i", files=files)
+    out = seed.files(seeded)
+    assert out["machine/files.list"] == (
+        b"0600 0 /etc/docker/server-key.pem\n0644 1 /etc/docker/ca.pem\n"
+    )
+    assert out["machine/files/0"] == b"KEY" and out["machine/files/1"] == b"CA"
+    iso = pycdlib.PyCdlib()
+    iso.open_fp(io.BytesIO(seed.iso(seeded)))
+    try:
+        got = io.BytesIO()
+        iso.get_file_from_iso_fp(got, rr_path="/machine/files/0")
+    finally:
+        iso.close()
+    assert got.getvalue() == b"KEY"
+    assert "machine/files.list" not in seed.files(SEED)  # nothing to install: no list
+
+
+def test_a_seeded_path_the_seed_step_could_misread_is_refused() -> None:
+    for path in ("etc/docker/ca.pem", "/etc/my docker/ca.pem", "/etc/docker/ca.pem\n/x"):
+        bad = seed.Seed("d", "docker", LOGIN, "", "", "i", files=((path, b"", 0o644),))
+        with pytest.raises(ValueError):
+            seed.files(bad)

@@ -213,6 +213,22 @@ class Driver(BaseDriver[KVMConfig]):
                 initrd = virt.upload_file(f"initrd-{image.initrd.name}", image.initrd, "raw")
             disk = virt.overlay(f"{cfg.DomainName}.qcow2", base, cfg.DiskSize * (1 << 20))
             request.record("volume", f"{cfg.DomainName}.qcow2")
+            forwards: tuple[tuple[int, int], ...] = ()
+            if virt.session:
+                forwards = ((cfg.ForwardSSHPort, 22), (cfg.ForwardEnginePort, cfg.EnginePort))
+            else:
+                net = virt.network(cfg.Network)
+                if request.engine_files is not None:
+                    # the address first: the engine's certificate, seeded below, names it
+                    def journaled(ip: str) -> None:  # before it exists: a kill leaks nothing
+                        request.record("lease", f"{cfg.MAC} {ip}")
+
+                    ip = virt.reserve_address(net, cfg.MAC, cfg.MachineName, journaled)
+                    cfg = replace(cfg, IPAddress=ip)
+            engine_files: tuple[tuple[str, bytes, int], ...] = ()
+            if request.engine_files is not None:
+                wanted = request.engine_files(_endpoint(cfg))
+                engine_files = tuple((path, data, mode) for path, (data, mode) in wanted.items())
             seed_iso = seed.iso(
                 seed.Seed(
                     hostname=cfg.MachineName,
@@ -221,15 +237,11 @@ class Driver(BaseDriver[KVMConfig]):
                     host_key_private=request.host_key_private,
                     host_key_public=request.host_key_public,
                     instance_id=f"{cfg.DomainName}-{secrets.token_hex(4)}",
+                    files=engine_files,
                 )
             )
             seed_path = virt.upload_bytes(f"{cfg.DomainName}-seed.iso", seed_iso)
             request.record("volume", f"{cfg.DomainName}-seed.iso")
-            forwards: tuple[tuple[int, int], ...] = ()
-            if virt.session:
-                forwards = ((cfg.ForwardSSHPort, 22), (cfg.ForwardEnginePort, cfg.EnginePort))
-            else:
-                virt.network(cfg.Network)
             spec = xml.DomainSpec(
                 name=cfg.DomainName,
                 memory_mb=cfg.Memory,
@@ -255,6 +267,30 @@ class Driver(BaseDriver[KVMConfig]):
             virt.close()
         return learned
 
+    def discard_seed(self) -> None:
+        """The seed volume held the engine's TLS key: it is detached from the domain (from its
+        next boot on) and deleted. The guest has applied it, and keeps its copies."""
+        from machine_driver_kvm.virt import Virt
+
+        cfg = self.config
+        virt = Virt(cfg.connectionString)
+        try:
+            name = f"{cfg.DomainName}-seed.iso"
+            vol = virt.volume(name)
+            dom = virt.domain(cfg.DomainName)
+            if vol is not None and dom is not None:
+                from machine_driver_kvm import xml
+
+                try:
+                    dom.detachDeviceFlags(
+                        xml.seed_disk(str(vol.path())), virt.lv.VIR_DOMAIN_AFFECT_CONFIG
+                    )
+                except virt.lv.libvirtError as exc:
+                    raise DriverError(f"detaching the seed volume {name}: {exc}") from None
+            virt.delete_volume(name)
+        finally:
+            virt.close()
+
     def adopt(self, resources: Sequence[tuple[str, str]]) -> Learned:
         """What a failed or killed create had made (its journal): the domain and its volumes
         are named after DomainName, and the pinned lease is "MAC IP"."""
@@ -275,20 +311,7 @@ class Driver(BaseDriver[KVMConfig]):
     # --- the machine ------------------------------------------------------------------------
 
     def endpoint(self) -> Endpoint:
-        cfg = self.config
-        if self.session:
-            return Endpoint(
-                "127.0.0.1",
-                "127.0.0.1",
-                cfg.ForwardSSHPort,
-                cfg.SSHUser,
-                cfg.SSHKeyPath,
-                cfg.ForwardEnginePort,
-                engine_listen_port=cfg.EnginePort,
-            )
-        return Endpoint(
-            cfg.IPAddress, cfg.IPAddress, 22, cfg.SSHUser, cfg.SSHKeyPath, cfg.EnginePort
-        )
+        return _endpoint(self.config)
 
     def url(self) -> str:
         return self.endpoint().docker_url if self.config.IPAddress else ""
@@ -389,6 +412,20 @@ class Driver(BaseDriver[KVMConfig]):
         if dom is None:
             raise DriverError(f'the VM of machine "{self.config.MachineName}" no longer exists')
         return dom
+
+
+def _endpoint(cfg: KVMConfig) -> Endpoint:
+    if is_session(cfg.connectionString):
+        return Endpoint(
+            "127.0.0.1",
+            "127.0.0.1",
+            cfg.ForwardSSHPort,
+            cfg.SSHUser,
+            cfg.SSHKeyPath,
+            cfg.ForwardEnginePort,
+            engine_listen_port=cfg.EnginePort,
+        )
+    return Endpoint(cfg.IPAddress, cfg.IPAddress, 22, cfg.SSHUser, cfg.SSHKeyPath, cfg.EnginePort)
 
 
 def _address(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,43 @@ class Virt:
             if "there is an existing dhcp host entry" not in str(exc).lower():
                 raise
 
+    def reserve_address(self, net: Any, mac: str, name: str, before: Callable[[str], None]) -> str:
+        """A free address of the network's DHCP range, reserved for `mac` before the VM boots
+        (so its server certificate can be made first). `before` is called with each candidate
+        before it is reserved (the journal: a create killed then leaves nothing unaccounted).
+        libvirt refuses a second entry for one address, so parallel creates never share one."""
+        try:
+            leases = net.DHCPLeases(None, 0)
+        except self.lv.libvirtError:
+            leases = []
+        leased = {str(lease.get("ipaddr")) for lease in leases if lease.get("ipaddr")}
+        flags = self.lv.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+        if net.isActive():
+            flags |= self.lv.VIR_NETWORK_UPDATE_AFFECT_LIVE
+        named = True
+        for ip in xml.free_addresses(net.XMLDesc(0), leased):
+            before(ip)
+            try:
+                net.update(
+                    self.lv.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
+                    self.lv.VIR_NETWORK_SECTION_IP_DHCP_HOST,
+                    -1,
+                    xml.dhcp_host(mac, ip, name if named else ""),
+                    flags,
+                )
+                return ip
+            except self.lv.libvirtError as exc:
+                if "existing dhcp host entry" not in str(exc).lower():
+                    raise
+                # another create took this address meanwhile; or an entry (another store's)
+                # already has this host name: then reserve without one
+                if ip not in xml.reserved_addresses(net.XMLDesc(0)):
+                    named = False
+        raise DriverError(
+            f"libvirt network {net.name()!r} has no free address in its DHCP range",
+            hint="Remove machines you no longer need, or use another --kvm-network.",
+        )
+
     def unpin_lease(self, network: str, mac: str, ip: str, name: str) -> None:
         try:
             net = self.conn.networkLookupByName(network)
@@ -188,14 +226,17 @@ class Virt:
         flags = self.lv.VIR_NETWORK_UPDATE_AFFECT_CONFIG
         if net.isActive():
             flags |= self.lv.VIR_NETWORK_UPDATE_AFFECT_LIVE
-        with contextlib.suppress(self.lv.libvirtError):  # not pinned, or already gone
-            net.update(
-                self.lv.VIR_NETWORK_UPDATE_COMMAND_DELETE,
-                self.lv.VIR_NETWORK_SECTION_IP_DHCP_HOST,
-                -1,
-                xml.dhcp_host(mac, ip, name),
-                flags,
-            )
+        # named as it was reserved: with the machine's name, or without one (reserve_address)
+        for entry in (xml.dhcp_host(mac, ip, name), xml.dhcp_host(mac, ip, "")):
+            with contextlib.suppress(self.lv.libvirtError):  # not pinned, or already gone
+                net.update(
+                    self.lv.VIR_NETWORK_UPDATE_COMMAND_DELETE,
+                    self.lv.VIR_NETWORK_SECTION_IP_DHCP_HOST,
+                    -1,
+                    entry,
+                    flags,
+                )
+                return
 
     def remove_private_network_if_unused(self, name: str) -> None:
         if name != xml.PRIVATE_NETWORK:

@@ -5,6 +5,7 @@ Functions from data to text, compared as XML in the tests; no libvirt import her
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
@@ -49,12 +50,7 @@ def domain(spec: DomainSpec) -> str:
         f"      <source file={quoteattr(spec.disk)}/>\n"
         f"      <target dev='vda' bus='virtio'/>\n"
         f"    </disk>",
-        f"    <disk type='file' device='disk'>\n"
-        f"      <driver name='qemu' type='raw'/>\n"
-        f"      <source file={quoteattr(spec.seed)}/>\n"
-        f"      <target dev='vdb' bus='virtio'/>\n"
-        f"      <readonly/>\n"
-        f"    </disk>",
+        seed_disk(spec.seed),
     ]
     if spec.network:
         devices.append(
@@ -109,6 +105,18 @@ def domain(spec: DomainSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seed_disk(path: str) -> str:
+    """The seed ISO as the domain's second disk (also what detaching it names)."""
+    return (
+        f"    <disk type='file' device='disk'>\n"
+        f"      <driver name='qemu' type='raw'/>\n"
+        f"      <source file={quoteattr(path)}/>\n"
+        f"      <target dev='vdb' bus='virtio'/>\n"
+        f"      <readonly/>\n"
+        f"    </disk>"
+    )
+
+
 def private_network(name: str = PRIVATE_NETWORK) -> str:
     address, netmask, start, end = PRIVATE_SUBNET
     return (
@@ -119,7 +127,16 @@ def private_network(name: str = PRIVATE_NETWORK) -> str:
 
 
 def dhcp_host(mac: str, ip: str, name: str) -> str:
-    return f"<host mac={quoteattr(mac)} name={quoteattr(name)} ip={quoteattr(ip)}/>"
+    named = f" name={quoteattr(name)}" if name else ""
+    return f"<host mac={quoteattr(mac)}{named} ip={quoteattr(ip)}/>"
+
+
+def reserved_addresses(network_xml: str) -> set[str]:
+    """The addresses the network's DHCP host entries reserve."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(network_xml)  # noqa: S314 (libvirtd's own XML)
+    return {h.get("ip") or "" for h in root.iterfind("./ip/dhcp/host")} - {""}
 
 
 def pinned_ip(network_xml: str, mac: str) -> str:
@@ -131,6 +148,26 @@ def pinned_ip(network_xml: str, mac: str) -> str:
         if (host.get("mac") or "").lower() == mac.lower() and host.get("ip"):
             return str(host.get("ip"))
     return ""
+
+
+def free_addresses(network_xml: str, leased: Collection[str]) -> Iterator[str]:
+    """The IPv4 addresses of the network's DHCP ranges that no host entry reserves and no lease
+    holds, in order: candidates for a VM's address before it boots."""
+    import ipaddress
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(network_xml)  # noqa: S314 (libvirtd's own XML)
+    taken = set(leased) | reserved_addresses(network_xml)
+    for rng in root.iterfind("./ip/dhcp/range"):
+        try:
+            first = ipaddress.IPv4Address(rng.get("start") or "")
+            last = ipaddress.IPv4Address(rng.get("end") or "")
+        except ValueError:  # an IPv6 range
+            continue
+        for value in range(int(first), int(last) + 1):
+            address = str(ipaddress.IPv4Address(value))
+            if address not in taken:
+                yield address
 
 
 def pool(name: str, path: str) -> str:
