@@ -310,7 +310,9 @@ def connect(target: Target, deadline: float, retry_auth: bool = False) -> Connec
     """
     tries = 0
     last: str = "no attempt made"
-    for remaining in attempts(deadline):
+    # Polled every second at most: a booting host's sshd comes up at an unknown moment, and a
+    # refused connect costs nothing; an unreachable address fails on its own ARP timeout (~3 s).
+    for remaining in attempts(deadline, cap=1.0):
         tries += 1
         try:
             return connect_once(target, timeout=max(1.0, min(CONNECT_TIMEOUT, remaining)))
