@@ -71,7 +71,13 @@ class Virt:
             pool.setAutostart(1)
         if not pool.isActive():
             pool.create(0)
-        pool.refresh(0)
+        try:  # to see volumes changed behind libvirt's back
+            pool.refresh(0)
+        except self.lv.libvirtError as exc:
+            # Another create is writing a volume into the pool (parallel creates), and libvirt
+            # refuses a refresh meanwhile. What libvirt made is listed without one: go on.
+            if "asynchronous jobs" not in str(exc):
+                raise
         return pool
 
     def volume(self, name: str) -> Any | None:
