@@ -27,7 +27,7 @@ from machine.store.record import EngineOptions, HostRecord
 if TYPE_CHECKING:
     from machine.docker.engine import EngineConfig
     from machine.provision.host import Remote
-    from machine.provision.run import Outcome
+    from machine.provision.run import Outcome, Plan
     from machine.tls.certstore import ClientFiles
 
 
@@ -81,10 +81,18 @@ def seeded_engine_files(
     """The engine's files for a new host booting `image` (which ships dockerd) at `ep`: a
     server certificate made now for that endpoint and kept in the machine's folder, and the
     daemon's settings as a provisioning pass will want them, byte for byte."""
-    from machine.provision.run import Plan, seeded_files
+    from machine.provision.run import seeded_files
 
-    ca_pem, cert_pem, key_pem = _server_pair(store, record, ep, regenerate=True)
-    plan = Plan(
+    plan = _plan(store, record, ep, new_server_cert=True)
+    return seeded_files(plan, image.dockerd, image.dockerd_unit)
+
+
+def _plan(store: Store, record: HostRecord, ep: Endpoint, new_server_cert: bool) -> Plan:
+    """What a provisioning pass (or a seed) sets up on the host of `record` at `ep`."""
+    from machine.provision.run import Plan
+
+    ca_pem, cert_pem, key_pem = _server_pair(store, record, ep, new_server_cert)
+    return Plan(
         hostname=record.Name,
         engine=engine_config(record, ep),
         install_url=record.HostOptions.EngineOptions.InstallURL,
@@ -92,7 +100,6 @@ def seeded_engine_files(
         server_cert_pem=cert_pem,
         server_key_pem=key_pem,
     )
-    return seeded_files(plan, image.dockerd, image.dockerd_unit)
 
 
 def _expires_soon(cert_pem: bytes) -> bool:
@@ -139,7 +146,7 @@ def provision(
     replace_seeded_key: bool = False,
 ) -> Outcome:
     from machine.docker import dockerapi
-    from machine.provision.run import Plan, provision
+    from machine.provision.run import provision
     from machine.remote import ssh
 
     store, progress = ctx.store, ctx.progress
@@ -159,15 +166,7 @@ def provision(
 
             at("Replacing the seeded SSH host key...")
             ssh.pin_public_line(target, replace_host_key(conn))
-        ca_pem, cert_pem, key_pem = _server_pair(store, record, ep, new_server_cert)
-        plan = Plan(
-            hostname=record.Name,
-            engine=engine_config(record, ep),
-            install_url=record.HostOptions.EngineOptions.InstallURL,
-            ca_pem=ca_pem,
-            server_cert_pem=cert_pem,
-            server_key_pem=key_pem,
-        )
+        plan = _plan(store, record, ep, new_server_cert)
         try:
             outcome = provision(conn, plan, at, backed_up=lambda: _mark_saved(mdir, ep))
             at("Checking connection to Docker...")
