@@ -136,3 +136,13 @@ def test_free_addresses_skip_reservations_and_leases() -> None:
     assert xml.reserved_addresses(network) == {"10.0.0.3", "10.0.0.5"}
     # an entry reserved without a host name (another store's machine had ours)
     assert "name=" not in xml.dhcp_host("52:54:00:00:00:02", "10.0.0.5", "")
+
+
+def test_a_volumes_mtime_as_libvirt_reports_it() -> None:
+    described = (
+        "<volume type='file'><name>v</name><target><path>/p/v</path><timestamps>"
+        "<atime>1796169832.396977712</atime><mtime>1796169832.396333714</mtime>"
+        "</timestamps></target></volume>"
+    )
+    assert xml.volume_mtime(described) == "1796169832.396333714"
+    assert xml.volume_mtime("<volume><name>v</name></volume>") == ""  # a pool that has none

@@ -206,11 +206,15 @@ class Driver(BaseDriver[KVMConfig]):
                 request.note(why)
             learned["DomainType"] = accel
             cfg = replace(chosen, **learned)  # what the VM is made from
-            base = virt.upload_file(f"base-{image.disk.name}.qcow2", image.disk, "qcow2")
+            base = virt.upload_file(f"base-{image.disk.name}.qcow2", image.disk, "qcow2", deadline)
             kernel = initrd = ""
             if image.kernel and image.initrd and cfg.Boot == "kernel":
-                kernel = virt.upload_file(f"kernel-{image.kernel.name}", image.kernel, "raw")
-                initrd = virt.upload_file(f"initrd-{image.initrd.name}", image.initrd, "raw")
+                kernel = virt.upload_file(
+                    f"kernel-{image.kernel.name}", image.kernel, "raw", deadline
+                )
+                initrd = virt.upload_file(
+                    f"initrd-{image.initrd.name}", image.initrd, "raw", deadline
+                )
             disk = virt.overlay(f"{cfg.DomainName}.qcow2", base, cfg.DiskSize * (1 << 20))
             request.record("volume", f"{cfg.DomainName}.qcow2")
             forwards: tuple[tuple[int, int], ...] = ()

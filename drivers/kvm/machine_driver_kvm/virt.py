@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,10 @@ from machine_driver_kvm import xml
 
 POOL = "machine"
 CHUNK = 4 << 20
+PARTIAL = ".partial"  # the marker volume beside a volume being uploaded
+# A killed create's marker is known by its volumes not changing for this long (an upload
+# writes every few milliseconds; a loaded host stalls it for seconds, not a minute).
+STALE_UPLOAD = 60.0
 
 
 def libvirt_module() -> Any:
@@ -86,20 +91,68 @@ class Virt:
         except self.lv.libvirtError:
             return None
 
-    def upload_file(self, name: str, path: Path, fmt: str) -> str:
-        """A volume holding `path` (once: an existing volume of that name is reused)."""
-        vol = self.volume(name)
-        if vol is not None:
-            return str(vol.path())
+    def upload_file(self, name: str, path: Path, fmt: str, deadline: float) -> str:
+        """A volume holding `path`, uploaded once per pool and reused after (a base image).
+
+        Parallel creates upload it once: the uploader first makes the marker volume
+        NAME.partial (libvirt makes one volume of a name only, so one create wins) and deletes
+        it when the upload is complete; the others wait for the marker to go. A marker whose
+        volumes stop changing for STALE_UPLOAD seconds was left by a create that was killed
+        mid-upload: both are deleted and the upload starts over, so a truncated base image is
+        never booted."""
+        marker_name = name + PARTIAL
+        watched: tuple[str, str] | None = None
+        since = time.monotonic()
+        for _ in attempts(deadline, first=0.5, cap=1.0):
+            vol, marker = self.volume(name), self.volume(marker_name)
+            if marker is None:
+                if vol is not None:
+                    return str(vol.path())
+                if self._create_volume(marker_name, 0, "raw") is None:
+                    continue  # another create won the marker: wait for its upload
+                try:
+                    vol = self.volume(name)  # complete: made between the two looks above
+                    if vol is None:
+                        vol = self._upload(name, path, fmt)
+                finally:
+                    self.delete_volume(marker_name)  # also when the upload failed
+                return str(vol.path())
+            seen = (_mtime(vol), _mtime(marker))
+            if seen != watched:
+                watched, since = seen, time.monotonic()
+            elif time.monotonic() - since > STALE_UPLOAD:
+                self.delete_volume(name)
+                self.delete_volume(marker_name)
+        raise DriverError(
+            f"timed out waiting for another create's upload of {name} into libvirt's pool",
+            hint=f"If no other create runs, delete the volumes {name} and {marker_name} "
+            f"(`virsh vol-delete --pool {POOL} NAME`) and create again.",
+        )
+
+    def _create_volume(self, name: str, size: int, fmt: str) -> Any | None:
+        """A new volume, or None when one of that name exists (made by another create)."""
+        try:
+            return self.pool().createXML(xml.volume(name, size, fmt), 0)
+        except self.lv.libvirtError as exc:
+            if exc.get_error_code() == self.lv.VIR_ERR_STORAGE_VOL_EXIST:
+                return None
+            raise
+
+    def _upload(self, name: str, path: Path, fmt: str) -> Any:
         size = path.stat().st_size
         vol = self.pool().createXML(xml.volume(name, size, fmt), 0)
-        stream = self.conn.newStream(0)
-        vol.upload(stream, 0, size, 0)
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                stream.send(chunk)
-        stream.finish()
-        return str(vol.path())
+        try:
+            stream = self.conn.newStream(0)
+            vol.upload(stream, 0, size, 0)
+            with open(path, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    stream.send(chunk)
+            stream.finish()
+        except BaseException:
+            with contextlib.suppress(self.lv.libvirtError):
+                vol.delete(0)  # a truncated image must never be booted
+            raise
+        return vol
 
     def upload_bytes(self, name: str, data: bytes) -> str:
         self.delete_volume(name)
@@ -294,3 +347,13 @@ class Virt:
 def kvm_usable() -> bool:
     """Whether /dev/kvm exists and this user may open it (a probe boot decides the rest)."""
     return os.access("/dev/kvm", os.R_OK | os.W_OK)
+
+
+def _mtime(vol: Any | None) -> str:
+    """When the volume's file last changed, as libvirt reports it ("" for no volume)."""
+    if vol is None:
+        return ""
+    try:
+        return xml.volume_mtime(vol.XMLDesc(0))
+    except Exception:  # deleted meanwhile (libvirtError): a change too
+        return "gone"

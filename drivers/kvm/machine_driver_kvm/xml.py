@@ -170,6 +170,14 @@ def free_addresses(network_xml: str, leased: Collection[str]) -> Iterator[str]:
                 yield address
 
 
+def volume_mtime(volume_xml: str) -> str:
+    """The volume's target/timestamps/mtime as libvirt writes it (seconds.nanoseconds)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(volume_xml)  # noqa: S314 (libvirtd's own XML)
+    return root.findtext("./target/timestamps/mtime") or ""
+
+
 def pool(name: str, path: str) -> str:
     return (
         f"<pool type='dir'>\n  <name>{escape(name)}</name>\n"
