@@ -1,7 +1,8 @@
 """The commands scripts run in loops, each against a bare interpreter start.
 
-Goal (issue 14): env, ip, url, status, inspect, config, active, ls -q and version each take at
-most 4x `python -c pass` of the same interpreter. Runs are paired (one of each command per
+Goals (issue 14): env, ip, url, status, inspect, config, active, ls -q and version each take at
+most 4x `python -c pass` of the same interpreter (goal 1), and so does `create -d none` into a
+store whose CA exists (goal 3: each round creates a machine of its own). Runs are paired (one of each command per
 round, RUNS rounds) and the median of each is compared with the bare start's median. The
 machine is a generic record with real certificates whose engine (a TLS listener here, with the
 machine's server certificate) and SSH port (a plain listener) are on 127.0.0.1, so `config`
@@ -55,8 +56,9 @@ def _listen(tls: ssl.SSLContext | None) -> int:
 
 def _paired(commands: dict[str, list[str]], env: dict[str, str], runs: int) -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(runs):
-        for name, argv in commands.items():
+    for round_ in range(runs):
+        for name, template in commands.items():
+            argv = [word.replace("{n}", str(round_)) for word in template]  # create: a new name
             start = time.perf_counter()
             subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             times[name].append(time.perf_counter() - start)
@@ -100,14 +102,21 @@ def main() -> None:
             "active": ["active"],
             "ls -q": ["ls", "-q"],
             "version": ["version"],
+            "create -d none": ["create", "-d", "none", "--url", "tcp://127.0.0.1:9", "c{n}"],
         }
         for args in read.values():  # each must work before it is timed
+            args = [word.replace("{n}", "-first") for word in args]
             subprocess.run([MACHINE, *args], env=env, check=True, capture_output=True)
         commands = {"python -c pass": [sys.executable, "-c", "pass"]}
         commands.update({f"machine {name}": [MACHINE, *args] for name, args in read.items()})
         dm = shutil.which("docker-machine")
         if dm:
-            commands.update({f"docker-machine {n}": [dm, *args] for n, args in read.items()})
+            commands.update(
+                {
+                    f"docker-machine {n}": [dm, *(w.replace("c{n}", "d{n}") for w in args)]
+                    for n, args in read.items()
+                }
+            )
         medians = _paired(commands, env, runs)
     bare = medians["python -c pass"]
     print(f"{'python -c pass':26s} {bare * 1000:7.1f} ms   (median of {runs}, paired rounds)")

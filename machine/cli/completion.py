@@ -74,7 +74,8 @@ def candidates(group: click.Group, words: list[str]) -> list[str]:
 
 def _create(rest: list[str], current: str) -> list[str]:
     from machine.cli import driverflags
-    from machine.cli.create import CreateCommand, default_driver, driver_from_args
+    from machine.cli.create import CreateCommand
+    from machine.cli.createflags import default_driver, driver_from_args
     from machine.registry import default_registry
 
     registry = default_registry()

@@ -1,8 +1,8 @@
 """The `machine` command's entry point, with a fast path for the invocations scripts run in loops.
 
-`env`, `ip`, `url`, `status`, `inspect`, `config`, `active`, `ls` and `version` with their
-common flags are recognised here and run without the command-line framework (typer and click
-cost more than the rest of such a command together); anything else, including every
+`env`, `ip`, `url`, `status`, `inspect`, `config`, `active`, `ls`, `version` and `create`
+with their common flags are recognised here and run without the command-line framework (typer
+and click cost more than the rest of such a command together); anything else, including every
 invocation this parser is not sure of (help, a flag it does not know, a debug run), goes to
 the full command line in main.py. Both run the same functions (readers.py) and report
 failures the same way (report.py), so the output is the same byte for byte.
@@ -78,6 +78,8 @@ def parse(
             i += 1
         storage = value
         i += 1
+    if i < len(args) and args[i] == "create":  # its flags depend on its driver: create_params
+        return storage, "create", {}, args[i + 1 :]
     if i >= len(args) or args[i] not in _OPTIONS:
         return FULL
     command, known = args[i], _OPTIONS[args[i]]
@@ -139,7 +141,6 @@ def _action(
     storage: str | None,
     prog: str,
 ) -> Callable[[], Any] | None:
-    from machine.cli import readers
     from machine.cli.common import Globals
     from machine.store.paths import resolve_store_root
 
@@ -153,6 +154,15 @@ def _action(
     def last(option: str, default: str = "") -> str:
         values = options.get(option)
         return values[-1] if values else default
+
+    if command == "create":
+        from machine.cli import creating
+
+        params = create_params(positional)
+        if params is FULL:
+            return FULL
+        return lambda: creating.run(g, params)
+    from machine.cli import readers
 
     if command == "env":
         return lambda: readers.env(
@@ -186,6 +196,37 @@ def _action(
         "config": readers.config,
     }
     return lambda: simple[command](g, positional)
+
+
+def create_params(args: list[str]) -> dict[str, Any] | None:
+    """create's parameters when the driver is named by -d/--driver or $MACHINE_DRIVER and
+    loads, one machine is named, and createflags.parse is sure of every flag (None otherwise:
+    help, the local default driver, an unknown driver, ... go to the full command line)."""
+    from machine.cli import createflags
+    from machine.registry import default_registry
+
+    name = createflags.driver_from_args(args) or os.environ.get("MACHINE_DRIVER")
+    if not name:
+        return FULL
+    try:
+        driver_class = default_registry().get(name)
+    except Exception:  # the full command line says what is wrong with it
+        return FULL
+    flags = [*createflags.SHARED, *createflags.driver_flags(driver_class.Config)]
+    params = createflags.parse(args, flags)
+    if params is None or len(params["name"]) != 1 or params["driver"] != name:
+        return FULL
+    return params
+
+
+def served(args: list[str]) -> bool:
+    """Whether the fast path runs `args` itself (the tests' view of parse and create_params)."""
+    parsed = parse(args)
+    if parsed is FULL:
+        return False
+    if parsed[1] == "create":
+        return create_params(parsed[3]) is not FULL
+    return True
 
 
 def _seconds(text: str) -> float | None:

@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc.__cause__, errors.Terminated):
             print("Terminated.", file=sys.stderr)
             return 128 + signal.SIGTERM
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click printed the blank line
+            print("Interrupted.", file=sys.stderr)
+            return 130
         print("Aborted.", file=sys.stderr)
         return 1
     except click.exceptions.NoArgsIsHelpError as exc:

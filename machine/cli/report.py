@@ -35,7 +35,7 @@ def outcome(exc: BaseException, prog: str, debug: bool) -> int:
         print("Terminated.", file=sys.stderr)
         return 128 + signal.SIGTERM
     if isinstance(exc, KeyboardInterrupt):
-        print("Interrupted.", file=sys.stderr)
+        print("\nInterrupted.", file=sys.stderr)  # the blank line closes the terminal's ^C
         return 130
     if isinstance(exc, BrokenPipeError):
         return 1

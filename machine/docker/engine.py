@@ -9,8 +9,8 @@ OpenRC conf file), so a label like `x=$(touch /pwned)` reaches dockerd as litera
 from __future__ import annotations
 
 import re
-import shlex
-from dataclasses import dataclass
+
+from machine.frozen import frozen
 
 REMOTE_DIR = "/etc/docker"
 REMOTE_CA = f"{REMOTE_DIR}/ca.pem"
@@ -21,7 +21,7 @@ SYSTEMD_DROPIN = f"{SYSTEMD_DROPIN_DIR}/10-machine.conf"
 OPENRC_CONF = "/etc/conf.d/docker"
 
 
-@dataclass(frozen=True)
+@frozen
 class EngineConfig:
     port: int
     driver_name: str
@@ -144,6 +144,8 @@ def systemd_dropin(config: EngineConfig, dockerd: str, vendor_args: str) -> str:
 
 def openrc_conf(config: EngineConfig) -> str:
     """/etc/conf.d/docker for Alpine's OpenRC service (sourced by sh: shell quoting)."""
+    import shlex
+
     opts = " ".join(shlex.quote(w) for w in ["-H", "unix:///var/run/docker.sock", *config.flags()])
     lines = [
         "# Written by machine; `machine provision` rewrites it.",
@@ -158,11 +160,12 @@ def openrc_conf(config: EngineConfig) -> str:
 
 # --- checks of what the user asks for, before anything touches a host --------------------
 
-_LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
-_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_FLAG_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
-_DRIVER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-_URL = re.compile(r"https?://[A-Za-z0-9.\[\]:_-]+(/[^\s]*)?")
+# compiled on use (re caches them): a create with no such option compiles none
+_LABEL_KEY = r"[A-Za-z0-9][A-Za-z0-9._/-]*"
+_ENV_KEY = r"[A-Za-z_][A-Za-z0-9_]*"
+_FLAG_NAME = r"[a-z0-9][a-z0-9-]*"
+_DRIVER_NAME = r"[a-z0-9][a-z0-9_-]*"
+_URL = r"https?://[A-Za-z0-9.\[\]:_-]+(/[^\s]*)?"
 
 
 def _printable(value: str) -> bool:
@@ -176,23 +179,23 @@ def option_problems(config: EngineConfig, install_url: str = "") -> list[str]:
     storage_driver = config.storage_driver
     for label in config.labels:
         key, eq, value = label.partition("=")
-        if not eq or not _LABEL_KEY.fullmatch(key) or not _printable(value):
+        if not eq or not re.fullmatch(_LABEL_KEY, key) or not _printable(value):
             out.append(f"--engine-label {label!r}: must be KEY=VALUE (one line)")
     for entry in config.env:
         key, eq, value = entry.partition("=")
-        if not eq or not _ENV_KEY.fullmatch(key) or not _printable(value):
+        if not eq or not re.fullmatch(_ENV_KEY, key) or not _printable(value):
             out.append(f"--engine-env {entry!r}: must be NAME=VALUE (one line)")
     for flag in config.arbitrary_flags:
         name, _, value = flag.partition("=")
-        if not _FLAG_NAME.fullmatch(name) or not _printable(value):
+        if not re.fullmatch(_FLAG_NAME, name) or not _printable(value):
             out.append(f"--engine-opt {flag!r}: must be flag=value, the flag without dashes")
     if storage_driver and not (
-        len(storage_driver) <= 64 and _DRIVER_NAME.fullmatch(storage_driver)
+        len(storage_driver) <= 64 and re.fullmatch(_DRIVER_NAME, storage_driver)
     ):
         out.append(f"--engine-storage-driver {storage_driver!r} is not a storage driver name")
     for mirror in config.registry_mirrors:
-        if not _URL.fullmatch(mirror):
+        if not re.fullmatch(_URL, mirror):
             out.append(f"--engine-registry-mirror {mirror!r}: give an http(s):// URL")
-    if install_url and not _URL.fullmatch(install_url):
+    if install_url and not re.fullmatch(_URL, install_url):
         out.append(f"--engine-install-url {install_url!r}: give an http(s):// URL")
     return out

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from machine.errors import (
     Terminated,
     program,
 )
+from machine.frozen import field, frozen
 from machine.ops.bootimage import boot_image
 from machine.ops.context import DEFAULT_WAIT, Context, auth_options, finishing
 from machine.ops.provisioning import (
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from machine.tls.certstore import ClientFiles
 
 
-@dataclass(frozen=True)
+@frozen
 class CreateOptions:
     name: str
     driver: str

@@ -27,13 +27,11 @@ def ensure_dir(path: Path, mode: int = PRIVATE_DIR) -> None:
 
 def write_atomic(path: Path, data: bytes | str, mode: int = PRIVATE_FILE) -> None:
     """Write `data` to `path` so that readers see the old or the new file, never a mix."""
-    import tempfile  # only writers pay for it; `env` and `ls` only read
-
     if isinstance(data, str):
         data = data.encode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp", dir=path.parent)
+    fd, tmp = _new_temporary(path)
     try:
-        # mkstemp creates 0600; set the final mode before any content is visible under the name.
+        # made 0600; the final mode is set before any content is visible under the name
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -45,6 +43,19 @@ def write_atomic(path: Path, data: bytes | str, mode: int = PRIVATE_FILE) -> Non
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def _new_temporary(path: Path) -> tuple[int, str]:
+    """A new file beside `path` (0600, ours alone: O_EXCL), as tempfile.mkstemp makes one
+    without its import (a tenth of a create -d none)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp = os.path.join(path.parent, f".{path.name}.tmp{os.urandom(6).hex()}")
+        try:
+            return os.open(tmp, flags, PRIVATE_FILE), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def _fsync_dir(path: Path) -> None:

@@ -260,7 +260,7 @@ def _read_store_id(path: Path) -> str:
         except OSError as exc:
             raise StoreDamaged(str(path), f"cannot be read: {os_reason(exc)}") from None
         if text:
-            if re.fullmatch(r"[0-9a-f]{32}", text):
+            if len(text) == 32 and not text.strip("0123456789abcdef"):
                 return text
             break
         time.sleep(0.01)  # another process has just created it and is writing the line

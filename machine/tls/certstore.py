@@ -10,7 +10,6 @@ whose CA exists loads no cryptography unless it issues a certificate.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
 import time
@@ -69,6 +68,8 @@ def username() -> str:
 
 
 def _login_name() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

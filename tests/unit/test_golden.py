@@ -82,6 +82,7 @@ SCENARIOS: dict[str, tuple[list[str], dict[str, str]]] = {
     "no-arguments": ([], {}),
     "version-flag": (["-v"], {}),
     "create-pre-create": (["create", "-d", "none", "n1"], {}),
+    "create-none": (["create", "-d", "none", "--url", URL, "--engine-label", "a=b", "n2"], {}),
     "create-unknown-driver": (["create", "-d", "nosuch", "n1"], {}),
     "stop": (["stop", "f1"], {}),
     "start-running": (["start", "f1"], {}),
@@ -171,6 +172,10 @@ FAST = {
     "active-none",
     "active-args",
     "version",
+    "create-exists",
+    "create-invalid-name",
+    "create-pre-create",
+    "create-none",
 }
 
 
@@ -180,7 +185,7 @@ def test_the_fast_path_says_what_the_full_command_line_says(
     cli: Callable[..., str], monkeypatch: pytest.MonkeyPatch, prog: str, name: str
 ) -> None:
     argv, environ = SCENARIOS[name]
-    assert fast.parse(list(argv)) is not fast.FULL  # served without the framework
+    assert fast.served(list(argv))  # without the framework
     _environment(monkeypatch, environ)
     assert cli(prog, list(argv), main) == (GOLDEN / prog / f"{name}.txt").read_text()
 
@@ -198,9 +203,33 @@ def test_the_fast_path_says_what_the_full_command_line_says(
         ["--native-ssh", "ip", "m2"],
         ["-s=/tmp", "ip", "m2"],
         ["env", "--unset=1"],
-        ["create", "-d", "none", "m3"],
+        ["create", "-d", "none", "--help"],
+        ["create", "--url", URL, "m3"],  # the local default driver: the registry decides
+        ["create", "-d", "nosuch", "m3"],
+        ["create", "-d", "none", "--url", URL],
+        ["create", "-d", "none", "--url", URL, "a", "b"],
+        ["create", "-d", "none", "--url", URL, "-d", "fake", "m3"],
+        ["create", "-d", "none", "--url", "-x", "m3"],
         [],
     ],
 )
-def test_anything_unusual_goes_to_the_full_command_line(argv: list[str]) -> None:
-    assert fast.parse(argv) is fast.FULL
+def test_anything_unusual_goes_to_the_full_command_line(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MACHINE_DRIVER", raising=False)
+    assert not fast.served(argv)
+
+
+def test_a_create_on_the_fast_path_stores_what_the_full_command_line_stores(
+    cli: Callable[..., str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGINE_REGISTRY_MIRROR", "https://mirror.example")
+    flags = ["-d", "none", "--url", URL, "--engine-label", "a=b", "--engine-opt", "x=y"]
+    flags += ["--engine-storage-driver", "overlay2", "--tls-san", "h.example"]
+    assert fast.served(["create", *flags, "quick"])
+    cli("machine", ["create", *flags, "quick"], fast.main)
+    cli("machine", ["create", *flags, "slow"], main)
+    store = tmp_path / "store" / "machines"
+    quick = (store / "quick" / "config.json").read_text().replace("quick", "NAME")
+    assert quick == (store / "slow" / "config.json").read_text().replace("slow", "NAME")
+    assert '"a=b"' in quick and "https://mirror.example" in quick

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from machine.cli import driverflags
+from machine.cli import createflags
 from machine.errors import DriverError, PreCreateCheckFailed
 from machine_driver_virtualbox import VirtualBoxConfig, hostonly, parse, vbm
 
@@ -128,10 +128,10 @@ def test_missing_vboxmanage(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 
 def test_no_dns_proxy_is_stored_as_docker_machine_did() -> None:
     """docker-machine stores DNSProxy: true unless --virtualbox-no-dns-proxy was given."""
-    assert driverflags.values(VirtualBoxConfig, {"drv_virtualbox_no_dns_proxy": False}) == {
+    assert createflags.values(VirtualBoxConfig, {"drv_virtualbox_no_dns_proxy": False}) == {
         "DNSProxy": True
     }
-    assert driverflags.values(VirtualBoxConfig, {"drv_virtualbox_no_dns_proxy": True}) == {
+    assert createflags.values(VirtualBoxConfig, {"drv_virtualbox_no_dns_proxy": True}) == {
         "DNSProxy": False
     }
 
