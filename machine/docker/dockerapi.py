@@ -12,6 +12,7 @@ import socket
 import ssl
 import threading
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from machine.driver import DEFAULT_ENGINE_PORT
@@ -48,10 +49,16 @@ def host_port(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port or DEFAULT_ENGINE_PORT
 
 
+def _address(host: str, port: int) -> Any:
+    """For socket.create_connection: an ASCII host as bytes, since a str one makes socket load
+    the idna codec (about 1 ms of a `config`). getaddrinfo takes bytes; typeshed says str."""
+    return (host.encode() if host.isascii() else host), port
+
+
 def handshake(url: str, files: TLSFiles, timeout: float) -> None:
     """Connect and complete a mutual TLS handshake with the engine (docker-machine's check)."""
     host, port = host_port(url)
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    with socket.create_connection(_address(host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
         with _context(files).wrap_socket(sock, server_hostname=host):
             pass
@@ -77,7 +84,7 @@ def call(
     """One API call over mutual TLS: `body` sent as JSON; the JSON answer (None if empty)."""
     host, port = host_port(url)
     deadline = time.monotonic() + timeout
-    sock = socket.create_connection((host, port), timeout=timeout)
+    sock = socket.create_connection(_address(host, port), timeout=timeout)
     try:
         sock.settimeout(max(0.05, deadline - time.monotonic()))
         tls = _context(files).wrap_socket(sock, server_hostname=host)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from machine.driver import (
     DEFAULT_ENGINE_PORT,
@@ -105,9 +106,10 @@ class Driver(BaseDriver[GenericConfig]):
         import socket
 
         try:
-            with socket.create_connection(
-                (self.config.IPAddress, self.config.SSHPort or 22), timeout=STATE_DIAL_TIMEOUT
-            ):
+            host = self.config.IPAddress
+            # an ASCII host as bytes: a str one makes socket load the idna codec (~1 ms)
+            address: Any = (host.encode() if host.isascii() else host, self.config.SSHPort or 22)
+            with socket.create_connection(address, timeout=STATE_DIAL_TIMEOUT):
                 return State.RUNNING
         except OSError:
             return State.STOPPED
