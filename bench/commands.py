@@ -2,8 +2,8 @@
 
 Goals (issue 14): env, ip, url, status, inspect, config, active, ls -q and version each take at
 most 4x `python -c pass` of the same interpreter (goal 1), and so does `create -d none` into a
-store whose CA exists (goal 3: each round creates a machine of its own). Runs are paired (one of each command per
-round, RUNS rounds) and the median of each is compared with the bare start's median. The
+store whose CA exists (goal 3: each round creates a machine of its own). Runs are paired (one
+of each command per round, RUNS rounds) and the median of each is compared with the bare start's median. The
 machine is a generic record with real certificates whose engine (a TLS listener here, with the
 machine's server certificate) and SSH port (a plain listener) are on 127.0.0.1, so `config`
 makes its TLS handshake and `status`/`active` their connection as they would with a real host.
@@ -92,7 +92,7 @@ def main() -> None:
         (mdir / "config.json").write_text(config.replace('"SSHPort": 22', f'"SSHPort": {sshd}'))
         env["DOCKER_HOST"] = f"tcp://127.0.0.1:{engine}"
         subprocess.run([MACHINE, "env", "g0"], env=env, check=True, capture_output=True)
-        read = {
+        timed = {
             "env": ["env", "g0"],
             "ip": ["ip", "g0"],
             "url": ["url", "g0"],
@@ -104,23 +104,23 @@ def main() -> None:
             "version": ["version"],
             "create -d none": ["create", "-d", "none", "--url", "tcp://127.0.0.1:9", "c{n}"],
         }
-        for args in read.values():  # each must work before it is timed
+        for args in timed.values():  # each must work before it is timed
             args = [word.replace("{n}", "-first") for word in args]
             subprocess.run([MACHINE, *args], env=env, check=True, capture_output=True)
         commands = {"python -c pass": [sys.executable, "-c", "pass"]}
-        commands.update({f"machine {name}": [MACHINE, *args] for name, args in read.items()})
+        commands.update({f"machine {name}": [MACHINE, *args] for name, args in timed.items()})
         dm = shutil.which("docker-machine")
         if dm:
             commands.update(
                 {
                     f"docker-machine {n}": [dm, *(w.replace("c{n}", "d{n}") for w in args)]
-                    for n, args in read.items()
+                    for n, args in timed.items()
                 }
             )
         medians = _paired(commands, env, runs)
     bare = medians["python -c pass"]
     print(f"{'python -c pass':26s} {bare * 1000:7.1f} ms   (median of {runs}, paired rounds)")
-    for name in read:
+    for name in timed:
         ours = medians[f"machine {name}"]
         ratio = ours / bare
         verdict = "ok" if ratio <= GOAL else f"OVER (goal {GOAL:.0f}x)"

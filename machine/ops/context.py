@@ -57,7 +57,8 @@ def auth_options(
 
 
 def driver_for(ctx: Context, record: HostRecord) -> Driver:
-    driver = ctx.registry.driver(record, str(ctx.store.config_path(record.Name)))
+    where = f"{ctx.store.machine_dir_text(record.Name)}/{paths.CONFIG}"  # for its errors
+    driver = ctx.registry.driver(record, where)
     driver.store_root = ctx.store.root
     return driver
 

@@ -319,7 +319,7 @@ def _load(
         row.URL = driver.url()
     except MachineError as exc:
         row.Error = exc.message
-    if (store.machine_dir(row.Name) / paths.HOST_SAVED).exists():
+    if os.path.exists(f"{store.machine_dir_text(row.Name)}/{paths.HOST_SAVED}"):
         row.Error = (
             f"Its last provisioning did not finish: `{program()} provision {row.Name}` "
             f"finishes it, `{program()} rm -y {row.Name}` puts the host back"
@@ -356,7 +356,7 @@ def _swarm_masters(all_rows: Any) -> dict[str, str]:
 
 
 def _creating(store: Store, name: str) -> str:
-    j = journal_mod.Journal.read(store.machine_dir(name))
+    j = journal_mod.Journal.read(store.machine_dir_text(name))
     if j is None or j.phase == journal_mod.READY:
         return ""
     if j.phase == journal_mod.CREATING and store.is_locked(name):

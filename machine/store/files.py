@@ -70,7 +70,7 @@ class UnreadableFile(OSError):
     """A store file that is not a regular file, or is larger than any such file can be."""
 
 
-def read_small(path: Path, limit: int) -> bytes:
+def read_small(path: Path | str, limit: int) -> bytes:
     """The content of `path`, a regular file of at most `limit` bytes.
 
     A store copied from elsewhere can put a FIFO (a read would block forever), a folder or a

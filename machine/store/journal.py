@@ -41,14 +41,15 @@ class Journal:
         return journal
 
     @classmethod
-    def read(cls, machine_dir: Path) -> Journal | None:
-        path = machine_dir / paths.JOURNAL
+    def read(cls, machine_dir: Path | str) -> Journal | None:
+        path = os.path.join(machine_dir, paths.JOURNAL)  # text: `ls` reads one per machine
         try:
-            data = json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            with open(path, encoding="utf-8") as f:
+                data = json.loads(f.read())
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
             return None
         return cls(
-            path,
+            Path(path),
             phase=str(data.get("phase", "")),
             step=str(data.get("step", "")),
             resources=list(data.get("resources", [])),

@@ -160,30 +160,52 @@ def record_to_text(record: HostRecord) -> str:
 
 def _load(cls: type, data: Any, where: str) -> Any:
     """`cls` from a JSON object; each known field type-checked (ShapeError names it)."""
-    from machine.shape import ShapeError, conform
-
     if data is None:
         data = {}  # rancher writes null options when a custom install script is used
     if not isinstance(data, dict):
+        from machine.shape import ShapeError
+
         raise ShapeError(f"{where} must be an object")
-    known = _field_types(cls)
     kwargs: dict[str, Any] = {}
-    for name in known:
-        if name not in data:
-            continue
-        value = data[name]
-        kind = known[name]
-        if name in _NESTED:
-            value = _load(_NESTED_TYPES[name], value, f"{where}.{name}")
-        elif type(value) is _PLAIN.get(kind) and (kind != "str" or "\0" not in str(value)):
-            pass
-        elif type(value) is list and kind.startswith("tuple[str") and _all_str(value):
-            value = tuple(value)
+    extra: dict[str, Any] = {}
+    plan = _plan(cls)
+    # one pass over the record's keys (ls reads thousands): most values are exactly the type
+    # the field declares, and only the others go through conform
+    for name, value in data.items():
+        check = plan.get(name)
+        if check is None:
+            extra[name] = value
+        elif check is _NESTED_FIELD:
+            kwargs[name] = _load(_NESTED_TYPES[name], value, f"{where}.{name}")
+        elif type(value) is check and (check is not str or "\0" not in value):
+            kwargs[name] = value
+        elif check is tuple and type(value) is list and _all_str(value):
+            kwargs[name] = tuple(value)
         else:
-            value = conform(value, kind, f"{where}.{name}")
-        kwargs[name] = value
-    extra = {k: v for k, v in data.items() if k not in known}
+            from machine.shape import conform
+
+            kwargs[name] = conform(value, _field_types(cls)[name], f"{where}.{name}")
     return cls(**kwargs, extra=extra)
+
+
+_NESTED_FIELD = object()  # in a plan: the field is an object of its own (EngineOptions, ...)
+
+
+@functools.cache
+def _plan(cls: type) -> dict[str, Any]:
+    """Field name -> the type a value of it is taken as is (str, bool, int; tuple: a list of
+    strings), _NESTED_FIELD, or object (always through conform)."""
+    plan: dict[str, Any] = {}
+    for name, kind in _field_types(cls).items():
+        if name in _NESTED:
+            plan[name] = _NESTED_FIELD
+        elif kind in _PLAIN:
+            plan[name] = _PLAIN[kind]
+        elif kind.startswith("tuple[str"):
+            plan[name] = tuple
+        else:
+            plan[name] = object  # never `type(value) is object`: conform decides
+    return plan
 
 
 _NESTED_TYPES: dict[str, type] = {

@@ -78,3 +78,18 @@ def test_mutable_defaults_are_refused() -> None:
         @frozen
         class Bad:
             items: list[str] = []  # noqa: RUF012
+
+
+def test_a_class_with_slots_is_made_too() -> None:
+    # values normally go straight into the instance's __dict__; a slotted class has none
+    @frozen
+    class Slotted:
+        __slots__ = ("a", "b")
+        a: int
+        b: str
+
+    s = Slotted(1, b="x")
+    assert (s.a, s.b) == (1, "x")
+    assert not hasattr(s, "__dict__")
+    with pytest.raises(FrozenInstanceError):
+        s.a = 2  # type: ignore[misc]
