@@ -88,11 +88,12 @@ def read_small(path: Path | str, limit: int) -> bytes:
         chunks = []
         remaining = limit + 1
         while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-            if not chunk:
-                break
+            asked = min(remaining, st.st_size + 1, 1 << 20)  # one read: `ls` reads thousands
+            chunk = os.read(fd, asked)
             chunks.append(chunk)
             remaining -= len(chunk)
+            if len(chunk) < asked:
+                break  # a regular file ends where a read comes back short
         data = b"".join(chunks)
         if len(data) > limit:
             raise UnreadableFile(f"{path} is larger than {limit} bytes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from typing import Any
 
 from machine.frozen import field, fields, frozen, replace
@@ -136,6 +137,10 @@ def _field_types(cls: type) -> dict[str, str]:
 _PLAIN = {"str": str, "bool": bool, "int": int}
 
 
+def _plain_str(value: Any) -> bool:
+    return type(value) is str and "\0" not in value
+
+
 def _all_str(values: list[Any]) -> bool:
     return all(type(v) is str for v in values)
 
@@ -177,18 +182,32 @@ def _load(cls: type, data: Any, where: str) -> Any:
             extra[name] = value
         elif check is _NESTED_FIELD:
             kwargs[name] = _load(_NESTED_TYPES[name], value, f"{where}.{name}")
+        elif check is float:  # as conform: a finite number; Go writes a float64 0 as `0`
+            number = type(value) is int or (type(value) is float and math.isfinite(value))
+            kwargs[name] = value if number else _conformed(cls, name, value, where)
         elif type(value) is check and (check is not str or "\0" not in value):
             kwargs[name] = value
         elif check is tuple and type(value) is list and _all_str(value):
             kwargs[name] = tuple(value)
+        elif check is _STRINGS_OR_NONE and (value is None or _strings(value)):
+            kwargs[name] = None if value is None else tuple(value)
         else:
-            from machine.shape import conform
-
-            kwargs[name] = conform(value, _field_types(cls)[name], f"{where}.{name}")
+            kwargs[name] = _conformed(cls, name, value, where)
     return cls(**kwargs, extra=extra)
 
 
+def _conformed(cls: type, name: str, value: Any, where: str) -> Any:
+    from machine.shape import conform
+
+    return conform(value, _field_types(cls)[name], f"{where}.{name}")
+
+
 _NESTED_FIELD = object()  # in a plan: the field is an object of its own (EngineOptions, ...)
+_STRINGS_OR_NONE = object()  # in a plan: tuple[str, ...] | None
+
+
+def _strings(value: Any) -> bool:
+    return type(value) is list and _all_str(value)
 
 
 @functools.cache
@@ -201,8 +220,12 @@ def _plan(cls: type) -> dict[str, Any]:
             plan[name] = _NESTED_FIELD
         elif kind in _PLAIN:
             plan[name] = _PLAIN[kind]
+        elif kind == "tuple[str,...]|None":
+            plan[name] = _STRINGS_OR_NONE
         elif kind.startswith("tuple[str"):
             plan[name] = tuple
+        elif kind == "float":
+            plan[name] = float  # a float as is (finite: conform checks), an int as is
         else:
             plan[name] = object  # never `type(value) is object`: conform decides
     return plan
@@ -223,11 +246,17 @@ def record_from_json(data: JSON) -> HostRecord:
     driver = data.get("Driver")
     if driver is not None and not isinstance(driver, dict):
         raise ShapeError("Driver must be an object")
+    name, driver_name = data.get("Name", ""), data.get("DriverName", "")
+    version = data.get("ConfigVersion", CONFIG_VERSION)
     return HostRecord(
-        Name=conform(data.get("Name", ""), "str", "Name"),
-        DriverName=conform(data.get("DriverName", ""), "str", "DriverName"),
+        Name=name if _plain_str(name) else conform(name, "str", "Name"),
+        DriverName=(
+            driver_name if _plain_str(driver_name) else conform(driver_name, "str", "DriverName")
+        ),
         Driver=dict(driver) if driver else {},
         HostOptions=_load(HostOptions, data.get("HostOptions"), "HostOptions"),
-        ConfigVersion=conform(data.get("ConfigVersion", CONFIG_VERSION), "int", "ConfigVersion"),
+        ConfigVersion=(
+            version if type(version) is int else conform(version, "int", "ConfigVersion")
+        ),
         extra={k: v for k, v in data.items() if k not in known},
     )
