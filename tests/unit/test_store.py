@@ -91,6 +91,48 @@ def test_docker_machine_config_round_trips_byte_for_byte() -> None:
     assert record_to_text(record) == text
 
 
+@pytest.mark.parametrize(
+    ("where", "value", "read"),
+    [
+        (("SwarmOptions", "Overcommit"), 0, 0),  # Go writes a float64 0 as `0`
+        (("SwarmOptions", "Overcommit"), 0.5, 0.5),
+        (("EngineOptions", "Dns"), None, None),
+        (("EngineOptions", "Dns"), ["1.1.1.1"], ("1.1.1.1",)),
+        (("EngineOptions", "Labels"), ["a=b"], ("a=b",)),
+    ],
+)
+def test_record_values_of_the_declared_type_are_read_as_they_are(
+    where: tuple[str, str], value: object, read: object
+) -> None:
+    data = json.loads(json.dumps(DM_NONE))
+    data["HostOptions"][where[0]][where[1]] = value
+    options = getattr(record_from_json(data).HostOptions, where[0])
+    assert getattr(options, where[1]) == read
+    assert type(getattr(options, where[1])) is type(read)
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        (("SwarmOptions", "Overcommit"), float("nan")),  # Python's json reads NaN
+        (("SwarmOptions", "Overcommit"), True),
+        (("EngineOptions", "Dns"), [1]),
+        (("EngineOptions", "Labels"), "a=b"),
+        (("EngineOptions", "StorageDriver"), "a\0b"),
+        (("AuthOptions", "CertDir"), 5),
+    ],
+)
+def test_record_values_of_another_type_are_refused_naming_the_field(
+    where: tuple[str, str], value: object
+) -> None:
+    from machine.shape import ShapeError
+
+    data = json.loads(json.dumps(DM_NONE))
+    data["HostOptions"][where[0]][where[1]] = value
+    with pytest.raises(ShapeError, match=f"HostOptions.{where[0]}.{where[1]}"):
+        record_from_json(data)
+
+
 def test_unknown_keys_are_kept() -> None:
     data = json.loads(json.dumps(DM_NONE))
     data["HostOptions"]["CustomInstallScript"] = "x.sh"
