@@ -3,10 +3,11 @@
 Goals (issue 14): env, ip, url, status, inspect, config, active, ls -q and version each take at
 most 4x `python -c pass` of the same interpreter (goal 1), and so does `create -d none` into a
 store whose CA exists (goal 3: each round creates a machine of its own). Runs are paired (one
-of each command per round, RUNS rounds) and the median of each is compared with the bare start's median. The
-machine is a generic record with real certificates whose engine (a TLS listener here, with the
-machine's server certificate) and SSH port (a plain listener) are on 127.0.0.1, so `config`
-makes its TLS handshake and `status`/`active` their connection as they would with a real host.
+of each command per round, RUNS rounds) and the median of each is compared with the bare
+start's median. The machine is a generic record with real certificates whose engine (a TLS
+listener here, with the machine's server certificate) and SSH port (a plain listener) are on
+127.0.0.1, so `config` makes its TLS handshake and `status`/`active` their connection as they
+would with a real host.
 A `docker-machine` binary on PATH, if any, is timed on the same store for comparison.
 
 Run: .venv/bin/python bench/commands.py [RUNS]
