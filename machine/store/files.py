@@ -42,7 +42,7 @@ def write_atomic(path: Path, data: bytes | str, mode: int = PRIVATE_FILE) -> Non
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _new_temporary(path: Path) -> tuple[int, str]:
@@ -58,7 +58,7 @@ def _new_temporary(path: Path) -> tuple[int, str]:
     raise FileExistsError(f"no free temporary name beside {path}")
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

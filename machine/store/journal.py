@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from machine.store import paths
-from machine.store.files import PRIVATE_FILE, write_atomic
+from machine.store.files import PRIVATE_FILE, fsync_dir, write_atomic
 
 CREATING = "creating"
 READY = "ready"
@@ -64,8 +64,18 @@ class Journal:
         self.save()
 
     def finish(self, phase: str) -> None:
+        """The create is over. A ready machine's journal is removed: no journal means ready
+        to every reader (as in a docker-machine store), and `ls` then reads one file per
+        machine instead of two. A failed create's journal stays, listing what it made."""
         self.phase = phase
-        self.save()
+        if phase != READY:
+            self.save()
+            return
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            return
+        fsync_dir(self.path.parent)
 
     def save(self) -> None:
         data = {

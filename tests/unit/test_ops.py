@@ -29,14 +29,21 @@ def options(name: str, fail: str = "", keep: bool = False) -> opcreate.CreateOpt
     )
 
 
-def test_create_saves_driver_state_and_journal(store_root: Path) -> None:
+def test_create_saves_driver_state_and_leaves_no_journal(store_root: Path) -> None:
     record = opcreate.create(context(store_root), options("a"))
     assert record.Driver["IPAddress"] == "192.0.2.10"
     assert record.Driver["Power"] == "on"  # what create learned is saved
-    journal = Journal.read(store_root / "machines/a")
-    assert journal is not None and journal.phase == "ready"
-    assert journal.resources == [{"kind": "fake-vm", "id": "a"}]
+    # a finished create's journal is gone: no journal is "ready" (ls reads one file less)
+    assert Journal.read(store_root / "machines/a") is None
+    assert not (store_root / "machines/a/journal.json").exists()
     assert (store_root / "certs/ca.pem").exists()
+
+
+def test_a_kept_failed_create_keeps_the_journal_of_what_it_made(store_root: Path) -> None:
+    with pytest.raises(errors.CreateFailed):
+        opcreate.create(context(store_root), options("k", fail="create", keep=True))
+    journal = Journal.read(store_root / "machines/k")
+    assert journal is not None and journal.phase == "failed"
 
 
 def test_failed_create_rolls_back_everything(store_root: Path) -> None:
