@@ -17,7 +17,6 @@ def run(g: Globals, params: dict[str, Any]) -> None:
     """Create the machine `params` describe (create's parameters, as click or
     createflags.parse gives them), then say how to reach it."""
     from machine.cli import createflags
-    from machine.cli.createflags import default_driver
     from machine.ops import create as opcreate
     from machine.registry import default_registry
     from machine.store.record import EngineOptions
@@ -38,7 +37,7 @@ def run(g: Globals, params: dict[str, Any]) -> None:
             f"`{g.prog} swarm init|join|leave|ls`."
         )
     registry = default_registry()
-    driver_name = params.get("driver") or default_driver(registry.usable_names())
+    driver_name = params.get("driver") or createflags.default_driver(registry.usable_names())
     if not driver_name:
         raise errors.UsageError(
             "Error: No driver given: use -d DRIVER "

@@ -84,15 +84,14 @@ class Store:
     def machine_dir(self, name: str) -> Path:
         folder = self._dirs.get(name)
         if folder is None:
-            validate_name(name)  # the one place names become paths
-            folder = self._dirs[name] = self._machines / name
+            folder = self._dirs[name] = Path(self.machine_dir_text(name))
         return folder
 
     def machine_dir_text(self, name: str) -> str:
         """machine_dir(name) as a string (what `ls` uses: 10,000 Paths cost a tenth of it)."""
         folder = self._dir_texts.get(name)
         if folder is None:
-            validate_name(name)  # as machine_dir does: no path built from it leaves machines/
+            validate_name(name)  # the one place names become paths
             folder = self._dir_texts[name] = f"{self._machines_text}/{name}"
         return folder
 

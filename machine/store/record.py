@@ -187,7 +187,7 @@ def _load(cls: type, data: Any, where: str) -> Any:
             kwargs[name] = value if number else _conformed(cls, name, value, where)
         elif type(value) is check and (check is not str or "\0" not in value):
             kwargs[name] = value
-        elif check is tuple and type(value) is list and _all_str(value):
+        elif check is tuple and _strings(value):
             kwargs[name] = tuple(value)
         elif check is _STRINGS_OR_NONE and (value is None or _strings(value)):
             kwargs[name] = None if value is None else tuple(value)
