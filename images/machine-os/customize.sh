@@ -47,5 +47,27 @@ for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_re
             systemd-networkd-wait-online.service; do
     chroot "$root" systemctl disable "$unit" >/dev/null 2>&1 || true
 done
+# containerd needs no network to start, and the engine waits for it: started beside the seed
+# step rather than after the network is up, it is ready when the engine's turn comes. A copy
+# of the packaged unit without that ordering (After= cannot be taken away by a drop-in).
+sed '/^After=/s/ *network\.target//' "$root/lib/systemd/system/containerd.service" \
+    > "$root/etc/systemd/system/containerd.service"
+if grep -q '^After=.*network' "$root/etc/systemd/system/containerd.service"; then
+    echo "customize.sh: containerd.service still waits for the network" >&2
+    exit 1
+fi
+
+# AppArmor stays on for the engine (dockerd loads its own docker-default profile), but the
+# profiles Debian ships for programs machine-os lacks (lsb_release, nvidia-modprobe) would be
+# compiled at every first boot, before sysinit.target: seconds under software emulation
+rm -f "$root/etc/apparmor.d/lsb_release" "$root/etc/apparmor.d/nvidia_modprobe"
+# generators for what machine-os never has (encrypted, integrity or verity volumes, hibernation,
+# SysV init scripts, rc.local, GPT auto-mounts, offline updates): each one is run at boot and at
+# every daemon-reload, and each start of a program is slow under emulation
+mkdir -p "$root/etc/systemd/system-generators"
+for generator in cryptsetup integritysetup veritysetup hibernate-resume gpt-auto sysv \
+                 rc-local system-update; do
+    ln -sf /dev/null "$root/etc/systemd/system-generators/systemd-$generator-generator"
+done
 echo 'VARIANT_ID=machine-os' >> "$root/etc/os-release"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*

@@ -10,6 +10,8 @@ PADDING = 3
 
 
 def format_lines(lines: list[str]) -> str:
+    if not any("\t" in line for line in lines):  # no cells to align (`ls --format` often)
+        return "\n".join(lines) + ("\n" if lines else "")
     rows = [line.split("\t") for line in lines]
     widths: list[list[int]] = [[0] * (len(r) - 1) for r in rows]
     column = 0

@@ -90,6 +90,16 @@ def test_table_layout_is_tabwriters() -> None:
     )
 
 
+def test_lines_without_cells_pass_through_as_with_cells() -> None:
+    from machine.render import tabwriter
+
+    plain = ["m1 none", "", "a longer line", "m2  generic "]
+    assert tabwriter.format_lines(plain) == "m1 none\n\na longer line\nm2  generic \n"
+    assert tabwriter.format_lines([]) == ""
+    # one line with a cell switches to alignment; the others come out as before
+    assert tabwriter.format_lines(["x\ty", *plain]) == "x    y\n" + "\n".join(plain) + "\n"
+
+
 def test_create_in_progress_and_half_created_machines(store_root: Path) -> None:
     from machine.store.journal import Journal
 
