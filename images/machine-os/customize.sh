@@ -29,8 +29,8 @@ chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1
 install -m 0755 "$here/machine-seed" "$root/usr/local/sbin/machine-seed"
 install -m 0644 "$here/machine-seed.service" "$root/etc/systemd/system/machine-seed.service"
 chroot "$root" systemctl enable machine-seed.service >/dev/null 2>&1
-# growing the file system to the disk's size takes long under emulation: beside the boot,
-# not before sshd
+# growing the file system to the disk's size takes long under emulation: once the engine is
+# up, not before sshd or the engine (machine-growfs.service)
 install -m 0644 "$here/machine-growfs.service" "$root/etc/systemd/system/machine-growfs.service"
 chroot "$root" systemctl enable machine-growfs.service >/dev/null 2>&1
 
